@@ -1,0 +1,113 @@
+// The one configuration struct: defaults here, YAML file, then env vars, then flags override.
+// Validation reports "FILE: field: problem" and never throws past load_config().
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <variant>
+#include <string>
+#include <vector>
+
+#include "herdguard/config/units.h"
+#include "herdguard/util/address.h"
+
+namespace herdguard {
+
+struct redis_config {
+    address addr{false, "127.0.0.1", 6379};
+    std::string username;  // optional (ACL); empty = AUTH <password> form
+    std::string password;  // optional AUTH towards Redis; never logged
+    int database = 0;
+    duration connect_timeout{500};
+    duration command_timeout{1000};
+    int connections_per_thread = 1;    // shared, pipelined connections per worker thread
+    std::uint64_t max_pending = 65536; // queued commands per shared connection before -ERR
+};
+
+struct limits_config {
+    std::uint64_t max_clients = 10000;
+    std::uint64_t max_request_bytes = 512ull << 20;    // Redis's proto-max-bulk-len
+    std::uint64_t max_array_length = 1024ull * 1024;   // elements in one multibulk request
+    std::uint64_t max_inline_bytes = 64ull << 10;      // Redis's PROTO_INLINE_MAX_SIZE
+    std::uint64_t client_output_buffer = 64ull << 20;  // beyond it the client is disconnected
+    duration client_timeout{0};                        // idle timeout; 0 = off, like Redis
+};
+
+struct breaker_config {
+    duration window{10000};
+    int min_calls = 5;
+    double failure_rate = 0.5;
+    duration open_for{5000};
+    int half_open_probes = 1;
+};
+
+struct route_config {
+    std::string name;
+    std::string match;     // glob on the key; each * is a capture
+    std::string upstream;  // "http://host:port/path/{1}"; {1}.. captures, {key} whole key
+    duration ttl{60000};
+    double ttl_jitter = 0.2;
+    duration stale_for{30000};
+    duration stale_if_error{300000};
+    duration negative_ttl{5000};
+    duration lock_ttl{5000};
+    duration load_timeout{2000};
+    duration wait_timeout{3000};
+    std::uint64_t max_waiters = 10000;
+    std::uint64_t max_concurrent_loads = 64;
+    std::uint64_t max_value_bytes = 64ull << 20;
+    bool protect = true;  // false: plain cache-aside, every miss loads (for benchmarks)
+    breaker_config breaker;
+};
+
+struct admin_config {
+    address listen{false, "127.0.0.1", 9121};
+    bool enabled = true;
+};
+
+struct config {
+    std::string source;  // the file it came from ("" when none)
+    address listen{false, "127.0.0.1", 6380};
+    int threads = 1;
+    std::string log_level = "info";  // trace, debug, info, warn, error, off
+    std::string log_format = "text"; // text | json
+    duration shutdown_timeout{10000};
+    redis_config redis;
+    limits_config limits;
+    admin_config admin;
+    std::vector<route_config> routes;
+};
+
+struct config_error {
+    std::string message;  // "FILE: field: problem"
+};
+
+// What main() should do after parsing the command line.
+struct command_line {
+    config cfg;
+    bool check_only = false;  // --check: validate and exit
+    bool show_help = false;   // --help was printed already
+    bool show_version = false;  // --version: nothing printed; main prints it and exits 0
+};
+
+// Parses argv (flags: --config, --check, --listen, --redis, --threads, --log-level, --log-format,
+// --version, --admin ADDR|off) and env (HERDGUARD_CONFIG, HERDGUARD_LISTEN, HERDGUARD_REDIS, HERDGUARD_THREADS,
+// HERDGUARD_LOG_LEVEL, HERDGUARD_LOG_FORMAT, HERDGUARD_REDIS_PASSWORD, HERDGUARD_ADMIN). Precedence:
+// flag > env > file > default. On error returns the message to print and exit(2) with.
+// `env` is injectable for tests; nullptr means the process environment.
+struct env_lookup {
+    virtual ~env_lookup() = default;
+    virtual std::optional<std::string> get(const std::string& name) const = 0;
+};
+std::variant<command_line, config_error> parse_command_line(int argc, const char* const* argv,
+                                                            const env_lookup* env = nullptr);
+
+// Loads and validates a YAML file into `cfg` (fields absent from the file keep their values).
+std::optional<config_error> load_config_file(const std::string& path, config& cfg);
+// Same, from YAML text; `source` names it in errors.
+std::optional<config_error> load_config_text(const std::string& text, const std::string& source,
+                                             config& cfg);
+// Cross-field validation (ranges, routes' templates and globs, unique route names).
+std::optional<config_error> validate(const config& cfg);
+
+}  // namespace herdguard

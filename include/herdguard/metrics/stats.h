@@ -1,0 +1,67 @@
+// Every counter herdguard keeps, declared once. The list expands into the per-worker counter
+// struct, the INFO section and (later) the Prometheus text, so a name cannot drift between them.
+//
+// Each worker thread owns one `worker_stats` and is its only writer; readers on other threads sum
+// them. A single writer needs no read-modify-write: a relaxed load+store is enough and costs no
+// locked instruction on the hot path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace herdguard {
+
+#define HERDGUARD_COUNTERS(X)                                                                       \
+    X(connections_accepted, "client connections accepted")                                         \
+    X(clients_rejected, "client connections refused at limits.max_clients")                        \
+    X(commands, "commands received from clients")                                                  \
+    X(commands_local, "commands answered by herdguard itself")                                     \
+    X(commands_forwarded, "commands forwarded to redis")                                           \
+    X(protocol_errors, "clients disconnected for malformed RESP")                                  \
+    X(output_buffer_disconnects, "clients disconnected at limits.client_output_buffer")            \
+    X(redis_unavailable_replies, "commands answered with 'redis unavailable'")                     \
+    X(redis_queue_full, "commands refused because a shared connection queue was full")             \
+    X(redis_connects, "successful connections to redis (shared and private)")                      \
+    X(redis_connect_failures, "failed connection attempts to redis")                               \
+    X(redis_timeouts, "redis connections dropped for command_timeout")                             \
+    X(private_connections, "private redis connections opened for stateful clients")                \
+    X(bytes_in, "bytes read from clients")                                                         \
+    X(bytes_out, "bytes written to clients")
+
+struct relaxed_counter {
+    std::atomic<std::uint64_t> value{0};
+    void add(std::uint64_t n = 1) noexcept {
+        value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+
+struct worker_stats {
+#define HERDGUARD_DECLARE_COUNTER(name, help) relaxed_counter name;
+    HERDGUARD_COUNTERS(HERDGUARD_DECLARE_COUNTER)
+#undef HERDGUARD_DECLARE_COUNTER
+};
+
+struct counter_value {
+    const char* name;
+    const char* help;
+    std::uint64_t value;
+};
+
+// Sums the workers' counters, in declaration order.
+inline std::vector<counter_value> sum_counters(const std::vector<const worker_stats*>& workers) {
+    std::vector<counter_value> out;
+#define HERDGUARD_SUM_COUNTER(name, help)                        \
+    {                                                            \
+        std::uint64_t total = 0;                                 \
+        for (const auto* w : workers) total += w->name.get();    \
+        out.push_back({#name, help, total});                     \
+    }
+    HERDGUARD_COUNTERS(HERDGUARD_SUM_COUNTER)
+#undef HERDGUARD_SUM_COUNTER
+    return out;
+}
+
+}  // namespace herdguard

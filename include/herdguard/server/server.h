@@ -1,0 +1,42 @@
+// The RESP listener and its worker threads. Accepts on its own thread and hands each connection
+// to the next worker, round-robin; a worker runs the session and its Redis connections.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "herdguard/config/config.h"
+#include "herdguard/server/worker.h"
+
+namespace herdguard {
+
+class server {
+public:
+    explicit server(const config& cfg);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Binds the listener (throws std::system_error naming the address on failure), starts the
+    // workers and their Redis connections, then serves until stop(). Blocks.
+    void run();
+    // Thread-safe; returns at once. run() returns once workers have stopped.
+    void stop();
+
+    std::vector<const worker_stats*> stats() const;
+
+private:
+    struct acceptor_impl;
+
+    const config& cfg_;
+    server_state state_;
+    asio::io_context accept_ctx_{1};
+    std::vector<std::unique_ptr<worker>> workers_;
+    std::vector<std::thread> threads_;
+    std::unique_ptr<acceptor_impl> acceptor_;
+};
+
+}  // namespace herdguard

@@ -1,0 +1,122 @@
+// One client connection. Reads a batch of requests, runs them, writes all their replies in one
+// write, strictly in request order.
+//
+// Where each command runs (see command_table.h):
+//  - local: PING, ECHO, QUIT, HELLO 3, SELECT of the configured db, CLIENT SETNAME/GETNAME/REPLY...
+//  - the worker's shared connection, pipelined with every other client's commands;
+//  - a private Redis connection, opened when the client enters a stateful mode (MULTI, WATCH,
+//    blocking commands, AUTH, SELECT of another db, CLIENT ID/LIST/TRACKING...) and kept until the
+//    client disconnects or sends RESET, so what it sees of "its" connection is what Redis shows;
+//  - relay mode (SUBSCRIBE family, MONITOR): the private connection's replies and pushes stream to
+//    the client as they arrive.
+// Order: before a command goes to a different connection than the ones still answering, the
+// session waits for those answers, so a client's commands execute in the order it sent them.
+//
+// Lifetime: the session owns its socket and its private connection; the coroutine does not end
+// while any reply slot is still referenced by a Redis connection.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "herdguard/resp/request_parser.h"
+#include "herdguard/server/command_table.h"
+#include "herdguard/server/worker.h"
+#include "herdguard/upstream/redis_connection.h"
+
+namespace herdguard {
+
+class session : public std::enable_shared_from_this<session> {
+public:
+    session(stream_socket socket, worker& w);
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    void start();
+
+private:
+    // One reply, in request order. Filled by a Redis connection or locally.
+    struct reply_slot final : reply_handler {
+        session* owner = nullptr;
+        std::string data;
+        bool ready = false;
+        bool suppress = false;  // CLIENT REPLY OFF/SKIP: run the command, drop its reply
+        void on_reply(std::string_view raw) override { owner->complete(*this, raw); }
+        void on_failure(std::string_view error) override { owner->complete(*this, error); }
+    };
+
+    // Where a request will run; decided before it runs so the session can wait at a switch.
+    struct plan {
+        command_kind kind;
+        redis_connection* target;  // nullptr: answered locally
+        bool open_private;         // needs the private connection first
+        bool no_timeout;           // blocking command: no command_timeout
+        bool barrier;              // wait for every outstanding reply first (RESET)
+    };
+
+    asio::awaitable<void> run();
+    asio::awaitable<void> wait_until_answered();
+    asio::awaitable<void> wait_for_writes();
+    asio::awaitable<void> idle_watchdog();
+    plan make_plan(const resp::request& req);
+    void execute(const resp::request& req, const plan& p);
+    void forward(const resp::request& req, redis_connection& conn, bool no_timeout);
+    void relay(const resp::request& req);
+
+    void handle_hello(const resp::request& req, const plan& p);
+    void handle_select(const resp::request& req, const plan& p);
+    void handle_reset();
+    void handle_client(const resp::request& req, const plan& p);
+
+    reply_slot& new_slot();
+    void reply_local(std::string_view bytes);
+    void complete(reply_slot& slot, std::string_view bytes);
+    void drain_ready_slots();
+    void append_out(std::string_view bytes);
+    void flush_out();
+    void notify();
+    void open_private();
+    void on_private_closed();
+    void close_now();
+
+    stream_socket socket_;
+    worker& worker_;
+    const config& cfg_;
+    worker_stats& stats_;
+    redis_connection& shared_;
+    resp::request_parser parser_;
+
+    std::vector<char> rbuf_;
+    std::size_t rstart_ = 0;
+    std::size_t rend_ = 0;
+    std::string side_;  // bytes read while watching a blocked client for disconnects
+
+    std::deque<reply_slot> slots_;  // unanswered or not yet written, oldest first
+    std::size_t outstanding_ = 0;   // slots not yet ready
+    redis_connection* last_target_ = nullptr;
+
+    std::string out_;   // replies waiting to be written
+    std::string wout_;  // the write in flight
+    bool writing_ = false;
+    asio::steady_timer event_;  // woken by notify(): a reply arrived or a write finished
+    bool waiting_ = false;
+    asio::steady_timer idle_timer_;  // limits.client_timeout
+
+    std::shared_ptr<redis_connection> private_;
+    bool relay_ = false;
+    bool closing_ = false;
+    bool closed_ = false;
+    std::optional<std::string> name_;
+    std::optional<std::string> lib_name_;
+    std::optional<std::string> lib_ver_;
+    enum class reply_mode { on, off, skip } reply_mode_ = reply_mode::on;
+    std::chrono::steady_clock::time_point last_activity_;
+};
+
+}  // namespace herdguard

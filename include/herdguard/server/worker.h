@@ -1,0 +1,43 @@
+// A worker: one thread, one io_context, its own shared Redis connections and counters.
+// Sessions live on exactly one worker, so nothing on the pass-through path takes a lock.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "herdguard/config/config.h"
+#include "herdguard/metrics/stats.h"
+#include "herdguard/upstream/redis_connection.h"
+
+namespace herdguard {
+
+// State every worker reads; owned by the server, outlives all workers.
+struct server_state {
+    explicit server_state(const config& c) : cfg(c) {}
+    const config& cfg;
+    shared_connection_registry registry;
+    std::atomic<std::uint64_t> connected_clients{0};
+};
+
+struct worker {
+    worker(server_state& s, std::size_t i) : server(s), index(i) {}
+
+    server_state& server;
+    std::size_t index;
+    asio::io_context ctx{1};  // concurrency hint 1: single-threaded, no internal locking
+    worker_stats stats;
+    std::vector<std::shared_ptr<redis_connection>> shared;
+    std::size_t next_shared = 0;
+
+    // Round-robin over this worker's shared connections.
+    redis_connection& pick_shared() {
+        auto& c = *shared[next_shared];
+        next_shared = (next_shared + 1) % shared.size();
+        return c;
+    }
+};
+
+}  // namespace herdguard

@@ -1,0 +1,155 @@
+// One connection to Redis, pipelined: requests are queued in order, written in batches (one write
+// for everything queued in the same event-loop turn, across all clients), and each reply is handed
+// to the handler of the oldest unanswered request.
+//
+// Two modes:
+//  - shared: owned by a worker, used by many clients; reconnects by itself with exponential
+//    backoff and jitter. While Redis is down, requests fail at once with
+//    "-ERR herdguard: redis unavailable (<reason>)"; nothing waits for a connection that is not
+//    there.
+//  - private: owned by one client session in a stateful mode (MULTI, BLPOP, SUBSCRIBE, ...).
+//    Connects once; when it breaks, state is lost, so it reports `closed` and stays closed.
+//
+// Threading: every member runs on the connection's executor (one worker's io_context, single
+// threaded); callers must be on that executor too.
+// Timeouts: connect + handshake within connect_timeout; each request within command_timeout unless
+// it was sent with `no_timeout` (blocking commands, pushes); a timeout drops the connection, since
+// a reply that arrives late can no longer be matched to its request.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "herdguard/config/config.h"
+#include "herdguard/metrics/stats.h"
+#include "herdguard/resp/reply_framer.h"
+
+namespace herdguard {
+
+namespace asio = boost::asio;
+using stream_socket = asio::generic::stream_protocol::socket;
+
+// Receives the reply to one request. Called on the connection's executor, exactly once.
+class reply_handler {
+public:
+    virtual void on_reply(std::string_view raw) = 0;              // the exact bytes of one reply
+    virtual void on_failure(std::string_view error_reply) = 0;    // a complete "-ERR ...\r\n"
+
+protected:
+    ~reply_handler() = default;
+};
+
+// A handler that drops the reply: for commands herdguard sends on a client's behalf
+// (replaying CLIENT SETNAME on a new private connection).
+reply_handler& discard_reply();
+
+// The Redis-side identities of every shared connection, so that a client's CLIENT KILL cannot
+// disconnect the connections other clients depend on. Shared by all workers.
+class shared_connection_registry {
+public:
+    void add(std::int64_t id, const std::string& addr);
+    void remove(std::int64_t id, const std::string& addr);
+    bool has_id(std::int64_t id) const;
+    bool has_addr(const std::string& addr) const;
+
+private:
+    mutable std::mutex mutex_;
+    std::set<std::int64_t> ids_;
+    std::set<std::string> addrs_;
+};
+
+class redis_connection : public std::enable_shared_from_this<redis_connection> {
+public:
+    enum class mode { shared, private_ };
+    enum class state { connecting, ready, down, closed };
+
+    redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m, worker_stats& stats,
+                     shared_connection_registry* registry);
+    ~redis_connection();
+    redis_connection(const redis_connection&) = delete;
+    redis_connection& operator=(const redis_connection&) = delete;
+
+    void start();
+    // Closes the socket and fails every request still waiting, synchronously, before returning.
+    void stop();
+
+    // Queues one request (complete RESP bytes). `handler` gets its reply; nullptr means "no reply
+    // expected here" (relay mode: replies go to the push sink). Never blocks.
+    void send(std::string_view request, reply_handler* handler, bool no_timeout = false);
+    void send_command(const std::vector<std::string_view>& argv, reply_handler* handler,
+                      bool no_timeout = false);
+
+    // Relay mode: replies that match no queued request are pushes (pub/sub messages, MONITOR).
+    void set_push_sink(std::function<void(std::string_view)> sink) { push_sink_ = std::move(sink); }
+    // Private mode: called once when the connection breaks or is refused.
+    void set_on_closed(std::function<void(std::string_view reason)> cb) { on_closed_ = std::move(cb); }
+
+    state current_state() const { return state_; }
+    std::size_t pending() const { return pending_.size(); }
+    std::int64_t redis_client_id() const { return client_id_; }
+    // True once a connection was established: a private connection that breaks after this has
+    // lost the client's state (MULTI, SELECT, subscriptions).
+    bool was_connected() const { return was_connected_; }
+
+private:
+    struct pending_request {
+        reply_handler* handler;
+        std::chrono::steady_clock::time_point deadline;
+    };
+
+    asio::awaitable<void> run();
+    asio::awaitable<std::string> connect_and_handshake();  // "" on success, else the reason
+    asio::awaitable<std::string> read_loop();
+    asio::awaitable<void> watchdog(std::uint64_t generation);
+    void schedule_flush();
+    void do_write();
+    void fail_all(const std::string& reason);
+    void drop(std::string reason);  // close the socket; the read loop then ends with `reason`
+    bool deliver_replies();          // frames and hands out what rbuf_ holds; false on bad data
+    std::string unavailable_reply(const std::string& reason) const;
+
+    asio::any_io_executor ex_;
+    redis_config cfg_;
+    mode mode_;
+    worker_stats& stats_;
+    shared_connection_registry* registry_;
+    stream_socket socket_;
+    asio::steady_timer backoff_timer_;
+    state state_ = state::connecting;
+    bool stopped_ = false;
+    bool was_connected_ = false;
+    std::uint64_t generation_ = 0;  // one per successful connect; retires the old watchdog
+    std::string last_error_ = "connecting";
+    std::string drop_reason_;
+
+    std::string wbuf_;
+    std::string inflight_;
+    bool writing_ = false;
+    bool flush_posted_ = false;
+    std::deque<pending_request> pending_;
+
+    std::vector<char> rbuf_;
+    std::size_t rstart_ = 0;  // first byte of the reply being framed
+    std::size_t rend_ = 0;    // end of valid data
+    resp::reply_framer framer_;
+
+    std::int64_t client_id_ = -1;
+    std::string local_addr_;
+    std::function<void(std::string_view)> push_sink_;
+    std::function<void(std::string_view)> on_closed_;
+};
+
+}  // namespace herdguard

@@ -1,0 +1,71 @@
+// The composition root: parse the command line, set up logging, build the server, run it until
+// SIGTERM/SIGINT. Nothing else lives here.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "herdguard/config/config.h"
+#include "herdguard/server/server.h"
+
+namespace {
+
+void setup_logging(const herdguard::config& cfg) {
+    auto logger = spdlog::stdout_logger_mt("herdguard");
+    if (cfg.log_format == "json")
+        logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+    else
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    logger->set_level(spdlog::level::from_str(cfg.log_level));
+    logger->flush_on(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto parsed = herdguard::parse_command_line(argc, argv);
+    if (auto* err = std::get_if<herdguard::config_error>(&parsed)) {
+        std::fprintf(stderr, "herdguard: %s\n", err->message.c_str());
+        return 2;
+    }
+    auto& cl = std::get<herdguard::command_line>(parsed);
+    if (cl.show_help) return 0;
+    if (cl.show_version) {
+        std::printf("herdguard 0.1.0\n");
+        return 0;
+    }
+    if (cl.check_only) {
+        std::printf("%s: ok\n", cl.cfg.source.empty() ? "configuration" : cl.cfg.source.c_str());
+        return 0;
+    }
+    setup_logging(cl.cfg);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    // Signals are taken synchronously on a thread of their own, so no handler runs on a worker.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // inherited by every thread below
+
+    try {
+        herdguard::server srv(cl.cfg);
+        std::thread signal_thread([&] {
+            int sig = 0;
+            sigwait(&stop_signals, &sig);
+            spdlog::info("signal {}: stopping", sig);
+            srv.stop();
+        });
+        signal_thread.detach();
+        srv.run();
+    } catch (const std::exception& e) {
+        spdlog::error("fatal: {}", e.what());
+        std::fprintf(stderr, "herdguard: %s\n", e.what());
+        return 1;
+    }
+    spdlog::info("stopped");
+    return 0;
+}

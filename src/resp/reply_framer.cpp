@@ -1,0 +1,87 @@
+#include "herdguard/resp/reply_framer.h"
+
+#include <cstring>
+
+#include "herdguard/resp/request_parser.h"
+
+namespace herdguard::resp {
+
+namespace {
+constexpr std::size_t max_depth = 1024;  // far beyond any real reply; stops a hostile server
+}
+
+void reply_framer::reset() {
+    pos_ = 0;
+    pending_.clear();
+    error_.clear();
+}
+
+frame_status reply_framer::feed(std::string_view data, std::size_t& length) {
+    while (true) {
+        if (pos_ >= data.size()) return frame_status::need_more;
+        const char* line = data.data() + pos_;
+        const void* cr = std::memchr(line, '\r', data.size() - pos_);
+        if (cr == nullptr) return frame_status::need_more;
+        std::size_t eol = static_cast<const char*>(cr) - data.data();
+        if (eol + 1 >= data.size()) return frame_status::need_more;
+        if (data[eol + 1] != '\n') {
+            error_ = "missing LF after CR";
+            return frame_status::error;
+        }
+        char type = *line;
+        std::string_view header = data.substr(pos_ + 1, eol - pos_ - 1);
+        std::size_t next = eol + 2;
+        switch (type) {
+            case '+':
+            case '-':
+            case ':':
+                break;
+            case '$': {
+                std::int64_t len = 0;
+                if (!parse_int64(header, len) || len < -1) {
+                    error_ = "invalid bulk length from redis";
+                    return frame_status::error;
+                }
+                if (len >= 0) {
+                    std::size_t end = next + static_cast<std::size_t>(len) + 2;
+                    if (end > data.size()) return frame_status::need_more;
+                    next = end;
+                }
+                break;
+            }
+            case '*': {
+                std::int64_t count = 0;
+                if (!parse_int64(header, count) || count < -1) {
+                    error_ = "invalid multibulk length from redis";
+                    return frame_status::error;
+                }
+                if (count > 0) {
+                    if (pending_.size() >= max_depth) {
+                        error_ = "reply nested too deeply";
+                        return frame_status::error;
+                    }
+                    // Account for this element in its parent, then open a new level.
+                    if (!pending_.empty()) --pending_.back();
+                    pending_.push_back(count);
+                    pos_ = next;
+                    continue;
+                }
+                break;
+            }
+            default:
+                error_ = std::string("unexpected reply type byte '") + type + "'";
+                return frame_status::error;
+        }
+        pos_ = next;
+        // One scalar (or empty/nil array) finished: close every level it completes.
+        if (!pending_.empty()) --pending_.back();
+        while (!pending_.empty() && pending_.back() == 0) pending_.pop_back();
+        if (pending_.empty()) {
+            length = pos_;
+            pos_ = 0;
+            return frame_status::complete;
+        }
+    }
+}
+
+}  // namespace herdguard::resp

@@ -1,0 +1,103 @@
+#include "herdguard/server/command_table.h"
+
+#include <array>
+#include <cctype>
+#include <string>
+#include <unordered_map>
+
+namespace herdguard {
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    }
+    return true;
+}
+
+namespace {
+
+const std::unordered_map<std::string_view, command_kind>& table() {
+    static const std::unordered_map<std::string_view, command_kind> t = {
+        // Transactions: the queued commands and WATCHed keys live on one Redis connection.
+        {"multi", command_kind::needs_private},
+        {"watch", command_kind::needs_private},
+        // Blocking: would stall every client sharing the connection.
+        {"blpop", command_kind::needs_private},
+        {"brpop", command_kind::needs_private},
+        {"brpoplpush", command_kind::needs_private},
+        {"blmove", command_kind::needs_private},
+        {"blmpop", command_kind::needs_private},
+        {"bzpopmin", command_kind::needs_private},
+        {"bzpopmax", command_kind::needs_private},
+        {"bzmpop", command_kind::needs_private},
+        {"wait", command_kind::needs_private},
+        {"waitaof", command_kind::needs_private},
+        // Connection identity and cluster-mode flags are per connection.
+        {"auth", command_kind::needs_private},
+        {"readonly", command_kind::needs_private},
+        {"readwrite", command_kind::needs_private},
+        {"asking", command_kind::needs_private},
+        // Push streams.
+        {"subscribe", command_kind::relay},
+        {"psubscribe", command_kind::relay},
+        {"ssubscribe", command_kind::relay},
+        {"monitor", command_kind::relay},
+        // Answered by herdguard.
+        {"ping", command_kind::ping},
+        {"echo", command_kind::echo},
+        {"quit", command_kind::quit},
+        {"hello", command_kind::hello},
+        {"select", command_kind::select},
+        {"reset", command_kind::reset},
+        {"client", command_kind::client},
+    };
+    return t;
+}
+
+// Lower-cases a short name into a stack buffer; longer names are no command we special-case.
+bool lower_name(std::string_view name, std::array<char, 32>& buf, std::string_view& out) {
+    if (name.size() > buf.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i)
+        buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+    out = std::string_view(buf.data(), name.size());
+    return true;
+}
+
+bool has_block_option(const std::vector<std::string_view>& argv) {
+    // XREAD [COUNT n] [BLOCK ms] STREAMS ...: options come before STREAMS.
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        if (iequals(argv[i], "streams")) return false;
+        if (iequals(argv[i], "block")) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+command_kind classify(const std::vector<std::string_view>& argv) {
+    if (argv.empty()) return command_kind::forward;
+    std::array<char, 32> buf{};
+    std::string_view name;
+    if (!lower_name(argv[0], buf, name)) return command_kind::forward;
+    if (name == "xread" || name == "xreadgroup")
+        return has_block_option(argv) ? command_kind::needs_private : command_kind::forward;
+    const auto& t = table();
+    auto it = t.find(name);
+    return it == t.end() ? command_kind::forward : it->second;
+}
+
+client_subcommand classify_client(const std::vector<std::string_view>& argv) {
+    if (argv.size() < 2) return client_subcommand::shared;  // Redis answers the arity error
+    const auto sub = argv[1];
+    if (iequals(sub, "setname") || iequals(sub, "getname") || iequals(sub, "setinfo"))
+        return client_subcommand::local_name;
+    if (iequals(sub, "reply")) return client_subcommand::local_reply;
+    if (iequals(sub, "pause") || iequals(sub, "unpause") || iequals(sub, "help"))
+        return client_subcommand::shared;
+    if (iequals(sub, "kill")) return client_subcommand::kill;
+    return client_subcommand::needs_private;
+}
+
+}  // namespace herdguard

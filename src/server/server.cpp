@@ -1,0 +1,147 @@
+#include "herdguard/server/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <system_error>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "herdguard/server/session.h"
+
+namespace herdguard {
+
+using boost::system::error_code;
+using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+struct server::acceptor_impl {
+    explicit acceptor_impl(asio::io_context& ctx) : acceptor(ctx) {}
+    acceptor_type acceptor;
+    std::size_t next_worker = 0;
+};
+
+server::server(const config& cfg) : cfg_(cfg), state_(cfg) {
+    for (int i = 0; i < cfg.threads; ++i) workers_.push_back(std::make_unique<worker>(state_, i));
+    acceptor_ = std::make_unique<acceptor_impl>(accept_ctx_);
+}
+
+server::~server() {
+    stop();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+}
+
+std::vector<const worker_stats*> server::stats() const {
+    std::vector<const worker_stats*> out;
+    for (const auto& w : workers_) out.push_back(&w->stats);
+    return out;
+}
+
+namespace {
+
+void bind_listener(acceptor_type& acceptor, const address& addr) {
+    if (addr.is_unix) {
+        ::unlink(addr.host.c_str());  // a stale socket file from a previous run
+        asio::local::stream_protocol::endpoint ep(addr.host);
+        acceptor.open(ep.protocol());
+        acceptor.bind(ep);
+    } else {
+        auto ip = asio::ip::make_address(addr.host);
+        asio::ip::tcp::endpoint ep(ip, addr.port);
+        acceptor.open(asio::generic::stream_protocol(ep.protocol().family(), IPPROTO_TCP));
+        acceptor.set_option(asio::socket_base::reuse_address(true));
+        acceptor.bind(ep);
+    }
+    acceptor.listen(asio::socket_base::max_listen_connections);
+}
+
+asio::awaitable<void> accept_loop(acceptor_type& acceptor, std::vector<std::unique_ptr<worker>>& workers,
+                                  server_state& state, std::size_t& next_worker) {
+    const bool tcp = !state.cfg.listen.is_unix;
+    while (acceptor.is_open()) {
+        worker& w = *workers[next_worker];
+        next_worker = (next_worker + 1) % workers.size();
+        error_code ec;
+        // The socket is created on the worker's context: all its I/O runs on that thread.
+        stream_socket socket(w.ctx);
+        co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+            // EMFILE and friends: log, back off briefly so we don't spin, keep serving.
+            spdlog::warn("accept failed: {}", ec.message());
+            asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
+            co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            continue;
+        }
+        if (tcp) socket.set_option(asio::ip::tcp::no_delay(true), ec);
+        auto clients = state.connected_clients.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (clients > state.cfg.limits.max_clients) {
+            state.connected_clients.fetch_sub(1, std::memory_order_relaxed);
+            w.stats.clients_rejected.add();
+            // As Redis: tell the client why, then close. A blocking write on a fresh socket of a
+            // few bytes cannot stall (the send buffer is empty).
+            static constexpr std::string_view msg = "-ERR max number of clients reached\r\n";
+            asio::write(socket, asio::buffer(msg), ec);
+            socket.close(ec);
+            continue;
+        }
+        w.stats.connections_accepted.add();
+        asio::post(w.ctx, [s = std::move(socket), &w]() mutable {
+            std::make_shared<session>(std::move(s), w)->start();
+        });
+    }
+}
+
+}  // namespace
+
+void server::run() {
+    try {
+        bind_listener(acceptor_->acceptor, cfg_.listen);
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot listen on " + cfg_.listen.to_string() + ": " + e.code().message());
+    }
+    spdlog::info("herdguard listening on {} -> redis {} ({} thread{})", cfg_.listen.to_string(),
+                 cfg_.redis.addr.to_string(), cfg_.threads, cfg_.threads == 1 ? "" : "s");
+
+    for (auto& w : workers_) {
+        for (int i = 0; i < cfg_.redis.connections_per_thread; ++i) {
+            auto c = std::make_shared<redis_connection>(w->ctx.get_executor(), cfg_.redis,
+                                                        redis_connection::mode::shared, w->stats, &state_.registry);
+            w->shared.push_back(c);
+            c->start();
+        }
+        threads_.emplace_back([&ctx = w->ctx] {
+            auto guard = asio::make_work_guard(ctx);
+            ctx.run();
+        });
+    }
+    asio::co_spawn(accept_ctx_,
+                   accept_loop(acceptor_->acceptor, workers_, state_, acceptor_->next_worker),
+                   asio::detached);
+    accept_ctx_.run();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+    threads_.clear();
+}
+
+void server::stop() {
+    asio::post(accept_ctx_, [this] {
+        error_code ignored;
+        acceptor_->acceptor.close(ignored);
+        if (cfg_.listen.is_unix) ::unlink(cfg_.listen.host.c_str());
+    });
+    for (auto& w : workers_) w->ctx.stop();
+    accept_ctx_.stop();
+}
+
+}  // namespace herdguard

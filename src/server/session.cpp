@@ -1,0 +1,599 @@
+#include "herdguard/server/session.h"
+
+#include <array>
+#include <cstring>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "herdguard/resp/reply.h"
+
+namespace herdguard {
+
+namespace {
+
+using boost::system::error_code;
+constexpr std::size_t initial_read = 16 * 1024;
+constexpr std::size_t side_limit = 64 * 1024;
+
+resp::parser_limits limits_from(const config& cfg) {
+    return {cfg.limits.max_request_bytes, cfg.limits.max_array_length, cfg.limits.max_inline_bytes};
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string wrong_arity(std::string_view name) {
+    return resp::error_reply("ERR wrong number of arguments for '" + lower(name) + "' command");
+}
+
+bool is_blocking(command_kind kind, const std::vector<std::string_view>& argv) {
+    // Everything needs_private except the transaction/identity commands blocks in Redis.
+    if (kind != command_kind::needs_private) return false;
+    static constexpr std::string_view non_blocking[] = {"multi", "watch", "auth", "readonly", "readwrite",
+                                                        "asking"};
+    for (auto n : non_blocking)
+        if (iequals(argv[0], n)) return false;
+    return true;
+}
+
+}  // namespace
+
+session::session(stream_socket socket, worker& w)
+    : socket_(std::move(socket)),
+      worker_(w),
+      cfg_(w.server.cfg),
+      stats_(w.stats),
+      shared_(w.pick_shared()),
+      parser_(limits_from(w.server.cfg)),
+      event_(socket_.get_executor()),
+      idle_timer_(socket_.get_executor()) {
+    rbuf_.resize(initial_read);
+}
+
+session::~session() { worker_.server.connected_clients.fetch_sub(1, std::memory_order_relaxed); }
+
+void session::start() {
+    last_activity_ = std::chrono::steady_clock::now();
+    asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->run(); }, asio::detached);
+    if (cfg_.limits.client_timeout.count() > 0)
+        asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->idle_watchdog(); },
+                       asio::detached);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop: parse what has arrived, run it (waiting only where the target connection changes),
+// wait for the replies, write them in one go, read more.
+asio::awaitable<void> session::run() {
+    auto self = shared_from_this();
+    resp::request req;
+    while (!closing_) {
+        while (!closing_) {
+            std::size_t consumed = 0;
+            auto status = parser_.parse(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), req, consumed);
+            if (status == resp::parse_status::need_more) break;
+            if (status == resp::parse_status::error) {
+                stats_.protocol_errors.add();
+                spdlog::debug("client protocol error: {}", parser_.error());
+                reply_local(resp::error_reply("ERR Protocol error: " + parser_.error()));
+                closing_ = true;  // as Redis: reply, then close
+                break;
+            }
+            rstart_ += consumed;
+            if (req.argv.empty()) continue;  // empty inline line or "*0": ignored, as Redis does
+            stats_.commands.add();
+            if (relay_) {
+                relay(req);
+                continue;
+            }
+            // Order across connections: before a command runs on another connection than the one
+            // still answering, wait for those answers. Re-plan after waiting: the private
+            // connection may have gone meanwhile.
+            plan p = make_plan(req);
+            while (!closing_ && outstanding_ > 0 &&
+                   (p.barrier || (p.target != nullptr && p.target != last_target_))) {
+                co_await wait_until_answered();
+                p = make_plan(req);
+            }
+            if (closing_) break;
+            execute(req, p);
+        }
+        if (outstanding_ > 0) co_await wait_until_answered();
+        flush_out();
+        if (closing_) break;
+
+        // Read more. Nothing parsed still points into rbuf_, so it may move now.
+        if (rstart_ == rend_) {
+            rstart_ = rend_ = 0;
+            if (rbuf_.size() > 1024 * 1024) {
+                rbuf_.resize(initial_read);
+                rbuf_.shrink_to_fit();
+            }
+        } else if (rstart_ > 0) {
+            std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
+            rend_ -= rstart_;
+            rstart_ = 0;
+        }
+        std::size_t want = std::max(parser_.bytes_needed(), rend_ + 4096);
+        if (want > rbuf_.size()) rbuf_.resize(std::max(want, rbuf_.size() * 2));
+        if (!side_.empty()) {  // bytes that arrived while we watched a blocked client
+            std::size_t n = std::min(side_.size(), rbuf_.size() - rend_);
+            std::memcpy(rbuf_.data() + rend_, side_.data(), n);
+            side_.erase(0, n);
+            rend_ += n;
+            continue;
+        }
+        error_code ec;
+        std::size_t n = co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                                                         asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+        rend_ += n;
+        stats_.bytes_in.add(n);
+        last_activity_ = std::chrono::steady_clock::now();
+    }
+
+    // Tear down: the private connection fails what it still holds (synchronously); the shared one
+    // answers or times out within command_timeout. Then the last replies (QUIT's +OK, a protocol
+    // error) go out before the socket closes.
+    closing_ = true;
+    if (private_) private_->stop();
+    if (outstanding_ > 0) co_await wait_until_answered();
+    flush_out();
+    co_await wait_for_writes();
+    close_now();
+}
+
+asio::awaitable<void> session::wait_until_answered() {
+    using namespace asio::experimental::awaitable_operators;
+    // A client blocked in BLPOP (or any private command) may hang up; Redis would notice and so
+    // must we, or the private connection stays blocked forever. Watch the socket while waiting;
+    // what the client pipelines meanwhile is kept in side_.
+    while (outstanding_ > 0) {
+        event_.expires_at(asio::steady_timer::time_point::max());
+        waiting_ = true;
+        if (last_target_ != nullptr && last_target_ == private_.get() && side_.size() < side_limit && !closing_) {
+            std::array<char, 4096> tmp;
+            auto result = co_await (event_.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                                    socket_.async_read_some(asio::buffer(tmp), asio::as_tuple(asio::use_awaitable)));
+            waiting_ = false;
+            if (result.index() == 1) {
+                auto [ec, n] = std::get<1>(result);
+                if (ec) {
+                    closing_ = true;
+                    if (private_) private_->stop();  // answers every slot at once
+                } else {
+                    side_.append(tmp.data(), n);
+                    stats_.bytes_in.add(n);
+                }
+            }
+        } else {
+            co_await event_.async_wait(asio::as_tuple(asio::use_awaitable));
+            waiting_ = false;
+        }
+    }
+}
+
+asio::awaitable<void> session::wait_for_writes() {
+    while (writing_ && !closed_) {
+        event_.expires_at(asio::steady_timer::time_point::max());
+        waiting_ = true;
+        co_await event_.async_wait(asio::as_tuple(asio::use_awaitable));
+        waiting_ = false;
+        flush_out();
+    }
+}
+
+asio::awaitable<void> session::idle_watchdog() {
+    auto self = shared_from_this();
+    const auto timeout = cfg_.limits.client_timeout;
+    while (!closed_) {
+        idle_timer_.expires_after(std::max(timeout / 2, std::chrono::milliseconds(10)));
+        co_await idle_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (closed_) break;
+        // Like Redis's timeout: blocked and subscribed clients are exempt.
+        bool exempt = relay_ || outstanding_ > 0;
+        if (!exempt && std::chrono::steady_clock::now() - last_activity_ > timeout) {
+            spdlog::debug("closing idle client after {}ms", timeout.count());
+            closing_ = true;
+            error_code ignored;
+            socket_.cancel(ignored);
+            break;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deciding and executing.
+
+session::plan session::make_plan(const resp::request& req) {
+    const auto& argv = req.argv;
+    plan p{classify(argv), &shared_, false, false, false};
+    switch (p.kind) {
+        case command_kind::forward:
+            break;
+        case command_kind::needs_private:
+            p.open_private = true;
+            p.no_timeout = is_blocking(p.kind, argv);
+            break;
+        case command_kind::relay:
+            p.open_private = true;
+            p.no_timeout = true;
+            break;
+        case command_kind::ping:
+        case command_kind::echo:
+            // Inside a private connection these may be queued by MULTI: let Redis answer.
+            if (!private_) p.target = nullptr;
+            break;
+        case command_kind::quit:
+            p.target = nullptr;
+            break;
+        case command_kind::reset:
+            p.target = nullptr;
+            p.barrier = true;
+            break;
+        case command_kind::hello: {
+            std::int64_t ver = 0;
+            if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver != 2)) p.target = nullptr;
+            else if (argv.size() > 2) p.open_private = true;  // AUTH / SETNAME options
+            break;
+        }
+        case command_kind::select: {
+            std::int64_t db = 0;
+            if (private_) break;
+            if (argv.size() == 2 && resp::parse_int64(argv[1], db)) {
+                if (db == cfg_.redis.database) p.target = nullptr;  // already there
+                else p.open_private = true;
+            }
+            break;  // anything else: Redis answers the error, state unchanged
+        }
+        case command_kind::client: {
+            switch (classify_client(argv)) {
+                case client_subcommand::local_name:
+                    if (!private_) p.target = nullptr;
+                    break;
+                case client_subcommand::local_reply:
+                    p.target = nullptr;
+                    break;
+                case client_subcommand::shared:
+                    break;
+                case client_subcommand::kill:
+                case client_subcommand::needs_private:
+                    p.open_private = true;
+                    break;
+            }
+            break;
+        }
+    }
+    // A client with a private connection uses it for everything it forwards.
+    if (p.open_private && !private_) open_private();
+    if (p.target != nullptr && private_) p.target = private_.get();
+    return p;
+}
+
+void session::execute(const resp::request& req, const plan& p) {
+    const auto& argv = req.argv;
+    switch (p.kind) {
+        case command_kind::relay:
+            relay(req);
+            return;
+        case command_kind::ping:
+            if (p.target != nullptr) break;
+            stats_.commands_local.add();
+            if (argv.size() == 1) reply_local("+PONG\r\n");
+            else if (argv.size() == 2) {
+                std::string out;
+                resp::append_bulk(out, argv[1]);
+                reply_local(out);
+            } else {
+                reply_local(wrong_arity(argv[0]));
+            }
+            return;
+        case command_kind::echo:
+            if (p.target != nullptr) break;
+            stats_.commands_local.add();
+            if (argv.size() == 2) {
+                std::string out;
+                resp::append_bulk(out, argv[1]);
+                reply_local(out);
+            } else {
+                reply_local(wrong_arity(argv[0]));
+            }
+            return;
+        case command_kind::quit:
+            stats_.commands_local.add();
+            reply_local("+OK\r\n");
+            closing_ = true;
+            return;
+        case command_kind::reset:
+            handle_reset();
+            return;
+        case command_kind::hello:
+            handle_hello(req, p);
+            return;
+        case command_kind::select:
+            handle_select(req, p);
+            return;
+        case command_kind::client:
+            handle_client(req, p);
+            return;
+        case command_kind::forward:
+        case command_kind::needs_private:
+            break;
+    }
+    forward(req, *p.target, p.no_timeout);
+}
+
+void session::forward(const resp::request& req, redis_connection& conn, bool no_timeout) {
+    stats_.commands_forwarded.add();
+    last_target_ = &conn;
+    auto& slot = new_slot();
+    ++outstanding_;
+    if (req.is_inline) conn.send_command(req.argv, &slot, no_timeout);
+    else conn.send(req.raw, &slot, no_timeout);
+}
+
+void session::relay(const resp::request& req) {
+    // Pushes and replies now stream straight from the private connection to the client; Redis
+    // enforces what is allowed in subscribed mode, and answers in order on its one connection.
+    if (!relay_) {
+        relay_ = true;
+        last_target_ = private_.get();
+        private_->set_push_sink([this](std::string_view bytes) {
+            append_out(bytes);
+            flush_out();
+        });
+    }
+    stats_.commands_forwarded.add();
+    if (req.is_inline) private_->send_command(req.argv, nullptr, true);
+    else private_->send(req.raw, nullptr, true);
+}
+
+void session::handle_hello(const resp::request& req, const plan& p) {
+    if (p.target != nullptr) {
+        forward(req, *p.target, false);
+        return;
+    }
+    stats_.commands_local.add();
+    std::int64_t ver = 0;
+    if (!resp::parse_int64(req.argv[1], ver)) {
+        reply_local("-ERR Protocol version is not an integer or out of range\r\n");
+    } else {
+        // herdguard speaks RESP2 only; clients that ask for 3 get Redis's answer for an unknown
+        // version and fall back to RESP2 (docs/COMPATIBILITY.md).
+        reply_local("-NOPROTO unsupported protocol version\r\n");
+    }
+}
+
+void session::handle_select(const resp::request& req, const plan& p) {
+    if (p.target != nullptr) {
+        forward(req, *p.target, false);
+        return;
+    }
+    stats_.commands_local.add();
+    reply_local("+OK\r\n");
+}
+
+void session::handle_reset() {
+    stats_.commands_local.add();
+    // A fresh connection is the reset state. The run loop waited for every outstanding reply
+    // before RESET (plan.barrier), so the private connection can go at once.
+    if (private_) {
+        private_->stop();
+        if (last_target_ == private_.get()) last_target_ = nullptr;
+        private_.reset();
+    }
+    name_.reset();
+    lib_name_.reset();
+    lib_ver_.reset();
+    reply_mode_ = reply_mode::on;
+    reply_local("+RESET\r\n");
+}
+
+void session::handle_client(const resp::request& req, const plan& p) {
+    const auto& argv = req.argv;
+    auto sub = classify_client(argv);
+    if (sub == client_subcommand::kill) {
+        // CLIENT KILL addr | CLIENT KILL <filter value>...: never let it reach a shared connection.
+        auto& reg = worker_.server.registry;
+        if (argv.size() == 3 && reg.has_addr(std::string(argv[2]))) {
+            stats_.commands_local.add();
+            reply_local("-ERR herdguard: refusing to kill a redis connection shared by other clients\r\n");
+            return;
+        }
+        for (std::size_t i = 2; argv.size() > 3 && i + 1 < argv.size(); i += 2) {
+            auto key = argv[i];
+            std::int64_t id = 0;
+            bool hits_shared = (iequals(key, "id") && resp::parse_int64(argv[i + 1], id) && reg.has_id(id)) ||
+                               (iequals(key, "addr") && reg.has_addr(std::string(argv[i + 1])));
+            bool too_wide = iequals(key, "type") || iequals(key, "user") || iequals(key, "laddr") ||
+                            iequals(key, "maxage");
+            if (hits_shared || too_wide) {
+                stats_.commands_local.add();
+                reply_local(hits_shared
+                                ? "-ERR herdguard: refusing to kill a redis connection shared by other clients\r\n"
+                                : "-ERR herdguard: CLIENT KILL by TYPE, USER, LADDR or MAXAGE could disconnect "
+                                  "connections shared by other clients; kill by ID or ADDR\r\n");
+                return;
+            }
+        }
+    }
+    if (p.target != nullptr) {
+        forward(req, *p.target, false);
+        // Keep our copy of the name in step, for RESET and for CLIENT GETNAME after it.
+        if (sub == client_subcommand::local_name && argv.size() == 3 && iequals(argv[1], "setname"))
+            name_ = std::string(argv[2]);
+        return;
+    }
+    stats_.commands_local.add();
+    if (sub == client_subcommand::local_reply) {
+        if (argv.size() != 3) {
+            reply_local(wrong_arity("client|reply"));
+        } else if (iequals(argv[2], "on")) {
+            reply_mode_ = reply_mode::on;
+            reply_local("+OK\r\n");
+        } else if (iequals(argv[2], "off")) {
+            reply_mode_ = reply_mode::off;
+        } else if (iequals(argv[2], "skip")) {
+            if (reply_mode_ == reply_mode::on) reply_mode_ = reply_mode::skip;
+        } else {
+            reply_local("-ERR syntax error\r\n");
+        }
+        return;
+    }
+    // SETNAME / GETNAME / SETINFO, kept here and replayed on a private connection if one opens.
+    if (iequals(argv[1], "getname")) {
+        if (argv.size() != 2) return reply_local(wrong_arity("client|getname"));
+        std::string out;
+        if (name_ && !name_->empty()) resp::append_bulk(out, *name_);
+        else resp::append_null_bulk(out);
+        reply_local(out);
+    } else if (iequals(argv[1], "setname")) {
+        if (argv.size() != 3) return reply_local(wrong_arity("client|setname"));
+        for (char c : argv[2]) {
+            if (c < '!' || c > '~') {
+                return reply_local("-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+            }
+        }
+        name_ = std::string(argv[2]);
+        reply_local("+OK\r\n");
+    } else {  // SETINFO
+        if (argv.size() != 4) return reply_local(wrong_arity("client|setinfo"));
+        if (iequals(argv[2], "lib-name")) lib_name_ = std::string(argv[3]);
+        else if (iequals(argv[2], "lib-ver")) lib_ver_ = std::string(argv[3]);
+        else return reply_local("-ERR Unrecognized option '" + std::string(argv[2]) + "'\r\n");
+        reply_local("+OK\r\n");
+    }
+}
+
+void session::open_private() {
+    stats_.private_connections.add();
+    private_ = std::make_shared<redis_connection>(socket_.get_executor(), cfg_.redis,
+                                                  redis_connection::mode::private_, stats_,
+                                                  &worker_.server.registry);
+    std::weak_ptr<session> weak = weak_from_this();
+    private_->set_on_closed([weak](std::string_view) {
+        if (auto s = weak.lock()) s->on_private_closed();
+    });
+    private_->start();
+    // Replay what the client set while it was on the shared connection.
+    if (name_) private_->send_command({"CLIENT", "SETNAME", *name_}, &discard_reply());
+    if (lib_name_) private_->send_command({"CLIENT", "SETINFO", "LIB-NAME", *lib_name_}, &discard_reply());
+    if (lib_ver_) private_->send_command({"CLIENT", "SETINFO", "LIB-VER", *lib_ver_}, &discard_reply());
+}
+
+void session::on_private_closed() {
+    if (!private_) return;
+    if (private_->was_connected()) {
+        // Its MULTI, SELECT or subscriptions are gone: like Redis restarting under a direct
+        // client, the client's connection ends (after the error replies already queued).
+        closing_ = true;
+        error_code ignored;
+        socket_.cancel(ignored);
+        notify();
+    } else {
+        // Never connected: no state was lost. The commands got "redis unavailable"; the client
+        // stays on the shared connection.
+        if (last_target_ == private_.get()) last_target_ = nullptr;
+        private_.reset();
+        relay_ = false;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies: slots complete in any order, leave in request order.
+
+session::reply_slot& session::new_slot() {
+    auto& slot = slots_.emplace_back();
+    slot.owner = this;
+    if (reply_mode_ != reply_mode::on) {
+        slot.suppress = true;
+        if (reply_mode_ == reply_mode::skip) reply_mode_ = reply_mode::on;
+    }
+    return slot;
+}
+
+void session::reply_local(std::string_view bytes) {
+    auto& slot = new_slot();
+    slot.ready = true;
+    if (!slot.suppress) slot.data.assign(bytes);
+    drain_ready_slots();
+}
+
+void session::complete(reply_slot& slot, std::string_view bytes) {
+    --outstanding_;
+    slot.ready = true;
+    if (&slot == &slots_.front()) {
+        // The common case: the oldest reply arrived; it goes straight to the output buffer.
+        if (!slot.suppress) append_out(bytes);
+        slots_.pop_front();
+        drain_ready_slots();
+    } else if (!slot.suppress) {
+        slot.data.assign(bytes);
+    }
+    if (outstanding_ == 0) notify();
+}
+
+void session::drain_ready_slots() {
+    while (!slots_.empty() && slots_.front().ready) {
+        auto& s = slots_.front();
+        if (!s.suppress) append_out(s.data);
+        slots_.pop_front();
+    }
+}
+
+void session::append_out(std::string_view bytes) {
+    if (closed_) return;
+    if (out_.size() + wout_.size() + bytes.size() > cfg_.limits.client_output_buffer) {
+        // As Redis: a client that does not read its replies is disconnected, not buffered forever.
+        stats_.output_buffer_disconnects.add();
+        spdlog::warn("client disconnected: output buffer over limits.client_output_buffer ({} bytes)",
+                     cfg_.limits.client_output_buffer);
+        out_.clear();
+        close_now();
+        return;
+    }
+    out_.append(bytes);
+}
+
+void session::flush_out() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    std::swap(out_, wout_);
+    asio::async_write(socket_, asio::buffer(wout_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
+        self->writing_ = false;
+        self->stats_.bytes_out.add(n);
+        self->wout_.clear();
+        if (ec) {
+            self->closing_ = true;
+            self->close_now();
+        } else {
+            self->flush_out();
+        }
+        self->notify();
+    });
+}
+
+void session::notify() {
+    if (waiting_) event_.cancel();
+}
+
+void session::close_now() {
+    if (closed_) return;
+    closed_ = true;
+    closing_ = true;
+    error_code ignored;
+    socket_.close(ignored);
+    idle_timer_.cancel();
+    notify();
+}
+
+}  // namespace herdguard

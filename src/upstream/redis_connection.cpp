@@ -1,0 +1,418 @@
+#include "herdguard/upstream/redis_connection.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "herdguard/resp/reply.h"
+#include "herdguard/resp/request_parser.h"
+
+namespace herdguard {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using boost::system::error_code;
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr auto backoff_initial = std::chrono::milliseconds(50);
+constexpr auto backoff_max = std::chrono::milliseconds(1000);
+
+class discard_handler final : public reply_handler {
+public:
+    void on_reply(std::string_view) override {}
+    void on_failure(std::string_view) override {}
+};
+
+std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
+    // +-25%: reconnects of many proxies after a Redis restart do not arrive in lock-step.
+    thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_real_distribution<double> d(0.75, 1.25);
+    return std::chrono::milliseconds(static_cast<long>(static_cast<double>(base.count()) * d(rng)));
+}
+
+}  // namespace
+
+reply_handler& discard_reply() {
+    static discard_handler h;
+    return h;
+}
+
+void shared_connection_registry::add(std::int64_t id, const std::string& addr) {
+    std::lock_guard lock(mutex_);
+    if (id >= 0) ids_.insert(id);
+    if (!addr.empty()) addrs_.insert(addr);
+}
+void shared_connection_registry::remove(std::int64_t id, const std::string& addr) {
+    std::lock_guard lock(mutex_);
+    ids_.erase(id);
+    addrs_.erase(addr);
+}
+bool shared_connection_registry::has_id(std::int64_t id) const {
+    std::lock_guard lock(mutex_);
+    return ids_.count(id) != 0;
+}
+bool shared_connection_registry::has_addr(const std::string& addr) const {
+    std::lock_guard lock(mutex_);
+    return addrs_.count(addr) != 0;
+}
+
+redis_connection::redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m,
+                                   worker_stats& stats, shared_connection_registry* registry)
+    : ex_(ex), cfg_(cfg), mode_(m), stats_(stats), registry_(registry), socket_(ex), backoff_timer_(ex) {
+    rbuf_.resize(read_chunk);
+}
+
+redis_connection::~redis_connection() = default;
+
+void redis_connection::start() {
+    asio::co_spawn(ex_, [self = shared_from_this()]() { return self->run(); }, asio::detached);
+}
+
+void redis_connection::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    push_sink_ = nullptr;
+    on_closed_ = nullptr;
+    error_code ignored;
+    socket_.close(ignored);
+    backoff_timer_.cancel();
+    state_ = state::closed;
+    fail_all("connection closed");
+}
+
+std::string redis_connection::unavailable_reply(const std::string& reason) const {
+    return resp::error_reply("ERR herdguard: redis unavailable (" + reason + ")");
+}
+
+void redis_connection::send(std::string_view request, reply_handler* handler, bool no_timeout) {
+    if (state_ == state::down || state_ == state::closed) {
+        if (handler != nullptr) {
+            stats_.redis_unavailable_replies.add();
+            handler->on_failure(unavailable_reply(last_error_));
+        }
+        return;
+    }
+    if (pending_.size() >= cfg_.max_pending) {
+        if (handler != nullptr) {
+            stats_.redis_queue_full.add();
+            handler->on_failure(resp::error_reply("ERR herdguard: redis queue full (" +
+                                                  std::to_string(pending_.size()) + " pending)"));
+        }
+        return;
+    }
+    if (handler != nullptr) {
+        auto deadline = no_timeout ? clock::time_point::max() : clock::now() + cfg_.command_timeout;
+        pending_.push_back({handler, deadline});
+    }
+    wbuf_.append(request);
+    schedule_flush();
+}
+
+void redis_connection::send_command(const std::vector<std::string_view>& argv, reply_handler* handler,
+                                    bool no_timeout) {
+    std::string encoded;
+    resp::append_command(encoded, argv);
+    send(encoded, handler, no_timeout);
+}
+
+void redis_connection::schedule_flush() {
+    // Posting (instead of writing now) lets every session that runs in this event-loop turn add
+    // its requests first: one write to Redis carries them all.
+    if (flush_posted_ || writing_ || state_ != state::ready) return;
+    flush_posted_ = true;
+    asio::post(ex_, [self = shared_from_this()] {
+        self->flush_posted_ = false;
+        self->do_write();
+    });
+}
+
+void redis_connection::do_write() {
+    if (writing_ || wbuf_.empty() || state_ != state::ready) return;
+    writing_ = true;
+    std::swap(wbuf_, inflight_);
+    asio::async_write(socket_, asio::buffer(inflight_),
+                      [self = shared_from_this()](const error_code& ec, std::size_t) {
+                          self->writing_ = false;
+                          self->inflight_.clear();
+                          if (ec) {
+                              self->drop("write failed: " + ec.message());
+                              return;
+                          }
+                          self->do_write();
+                      });
+}
+
+void redis_connection::drop(std::string reason) {
+    if (drop_reason_.empty()) drop_reason_ = std::move(reason);
+    error_code ignored;
+    socket_.close(ignored);
+}
+
+void redis_connection::fail_all(const std::string& reason) {
+    last_error_ = reason;
+    wbuf_.clear();
+    // Handlers may queue new requests (or stop us) from inside on_failure: take the list first.
+    std::deque<pending_request> failed;
+    failed.swap(pending_);
+    if (!failed.empty()) {
+        std::string reply = unavailable_reply(reason);
+        for (auto& p : failed) {
+            stats_.redis_unavailable_replies.add();
+            p.handler->on_failure(reply);
+        }
+    }
+}
+
+asio::awaitable<void> redis_connection::run() {
+    auto self = shared_from_this();
+    auto backoff = backoff_initial;
+    while (!stopped_) {
+        state_ = state::connecting;
+        drop_reason_.clear();
+        framer_.reset();
+        rstart_ = rend_ = 0;
+        std::string reason = co_await connect_and_handshake();
+        if (stopped_) co_return;
+        if (reason.empty()) {
+            stats_.redis_connects.add();
+            if (mode_ == mode::shared) {
+                spdlog::info("redis {}: connected (client id {})", cfg_.addr.to_string(), client_id_);
+                if (registry_ != nullptr) registry_->add(client_id_, local_addr_);
+            }
+            state_ = state::ready;
+            was_connected_ = true;
+            ++generation_;
+            backoff = backoff_initial;
+            do_write();  // requests queued while connecting
+            asio::co_spawn(ex_, [self, gen = generation_]() { return self->watchdog(gen); }, asio::detached);
+            reason = co_await read_loop();
+            if (mode_ == mode::shared && registry_ != nullptr) registry_->remove(client_id_, local_addr_);
+            if (mode_ == mode::shared && !stopped_)
+                spdlog::warn("redis {}: connection lost ({})", cfg_.addr.to_string(), reason);
+        } else {
+            stats_.redis_connect_failures.add();
+            if (mode_ == mode::shared)
+                spdlog::warn("redis {}: connect failed ({})", cfg_.addr.to_string(), reason);
+        }
+        if (stopped_) co_return;
+        error_code ignored;
+        socket_.close(ignored);
+        if (mode_ == mode::private_) {
+            state_ = state::closed;
+            fail_all(reason);
+            auto cb = std::move(on_closed_);
+            if (cb) cb(reason);
+            co_return;
+        }
+        state_ = state::down;
+        fail_all(reason);
+        backoff_timer_.expires_after(jittered(backoff));
+        error_code ec;
+        co_await backoff_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        backoff = std::min(backoff * 2, backoff_max);
+    }
+}
+
+asio::awaitable<std::string> redis_connection::connect_and_handshake() {
+    auto self = shared_from_this();
+    // One deadline covers resolve, connect and handshake; on expiry the socket is closed, which
+    // makes whichever operation is pending complete with an error.
+    // The flag outlives this frame: a timer that fired just as we finished must not touch it.
+    struct attempt {
+        bool timed_out = false;
+        bool done = false;
+    };
+    auto state = std::make_shared<attempt>();
+    bool& timed_out = state->timed_out;
+    asio::steady_timer deadline(ex_);
+    deadline.expires_after(cfg_.connect_timeout);
+    deadline.async_wait([self, state](const error_code& ec) {
+        if (ec || state->done) return;
+        state->timed_out = true;
+        error_code ignored;
+        self->socket_.close(ignored);
+    });
+    struct finish_on_exit {
+        asio::steady_timer& t;
+        attempt& a;
+        ~finish_on_exit() {
+            a.done = true;
+            t.cancel();
+        }
+    } guard{deadline, *state};
+    auto timeout_text = [&] {
+        return "connect timeout after " + std::to_string(cfg_.connect_timeout.count()) + "ms";
+    };
+
+    error_code ec;
+    if (cfg_.addr.is_unix) {
+        asio::local::stream_protocol::endpoint ep(cfg_.addr.host);
+        co_await socket_.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+        asio::ip::tcp::resolver resolver(ex_);
+        auto results = co_await resolver.async_resolve(cfg_.addr.host, std::to_string(cfg_.addr.port),
+                                                       asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return timed_out ? timeout_text() : "resolve " + cfg_.addr.host + ": " + ec.message();
+        ec = asio::error::host_not_found;
+        for (const auto& entry : results) {
+            if (timed_out || stopped_) break;
+            error_code close_ec;
+            socket_.close(close_ec);
+            co_await socket_.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
+            if (!ec) break;
+        }
+        if (!ec) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    }
+    if (timed_out) co_return timeout_text();
+    if (ec) co_return ec.message();
+    if (stopped_) co_return "stopped";
+
+    // Handshake: AUTH and SELECT as configured; shared connections also learn their client id
+    // and address so CLIENT KILL from a client can be refused when it targets them.
+    std::string hello;
+    int replies = 0;
+    if (!cfg_.password.empty()) {
+        if (cfg_.username.empty())
+            resp::append_command(hello, {"AUTH", cfg_.password});
+        else
+            resp::append_command(hello, {"AUTH", cfg_.username, cfg_.password});
+        ++replies;
+    }
+    if (cfg_.database != 0) {
+        std::string db = std::to_string(cfg_.database);
+        resp::append_command(hello, {"SELECT", db});
+        ++replies;
+    }
+    if (mode_ == mode::shared) {
+        resp::append_command(hello, {"CLIENT", "ID"});
+        ++replies;
+    }
+    if (replies == 0) co_return "";
+    co_await asio::async_write(socket_, asio::buffer(hello), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return timed_out ? timeout_text() : "handshake write: " + ec.message();
+
+    for (int i = 0; i < replies; ++i) {
+        std::size_t length = 0;
+        while (true) {
+            auto st = framer_.feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), length);
+            if (st == resp::frame_status::complete) break;
+            if (st == resp::frame_status::error) co_return "bad handshake reply: " + framer_.error();
+            if (rend_ == rbuf_.size()) co_return "handshake reply too large";
+            std::size_t n = co_await socket_.async_read_some(
+                asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) co_return timed_out ? timeout_text() : "handshake read: " + ec.message();
+            rend_ += n;
+        }
+        std::string_view reply(rbuf_.data() + rstart_, length);
+        rstart_ += length;
+        if (!reply.empty() && reply[0] == '-') {
+            std::string text(reply.substr(1, reply.size() - 3));
+            co_return "handshake refused: " + text;
+        }
+        if (!reply.empty() && reply[0] == ':' && mode_ == mode::shared) {
+            std::int64_t id = -1;
+            if (resp::parse_int64(reply.substr(1, reply.size() - 3), id)) client_id_ = id;
+        }
+    }
+    if (mode_ == mode::shared && !cfg_.addr.is_unix) {
+        auto ep = socket_.local_endpoint(ec);
+        if (!ec) {
+            // Redis shows a client's address as ip:port; build the same text from the sockaddr.
+            auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+            if (sa->sa_family == AF_INET) {
+                asio::ip::tcp::endpoint tcp_ep;
+                std::memcpy(tcp_ep.data(), ep.data(), ep.size());
+                local_addr_ = tcp_ep.address().to_string() + ":" + std::to_string(tcp_ep.port());
+            }
+        }
+    }
+    co_return "";
+}
+
+asio::awaitable<std::string> redis_connection::read_loop() {
+    auto self = shared_from_this();
+    while (true) {
+        if (!deliver_replies()) {
+            drop("bad reply from redis: " + framer_.error());
+            co_return drop_reason_;
+        }
+        // Make room: move the unfinished reply to the front, or grow for a large one.
+        if (rstart_ > 0 && (rend_ == rbuf_.size() || rstart_ > rbuf_.size() / 2)) {
+            std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
+            rend_ -= rstart_;
+            rstart_ = 0;
+        }
+        if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
+        error_code ec;
+        std::size_t n = co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                                                         asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (!drop_reason_.empty()) co_return drop_reason_;
+            co_return ec == asio::error::eof ? std::string("connection closed by redis") : ec.message();
+        }
+        rend_ += n;
+        if (rstart_ == rend_ && rbuf_.size() > 4 * read_chunk) {
+            rbuf_.resize(read_chunk);  // a huge reply has passed: give the memory back
+            rbuf_.shrink_to_fit();
+            rstart_ = rend_ = 0;
+        }
+    }
+}
+
+bool redis_connection::deliver_replies() {
+    while (rstart_ < rend_) {
+        std::size_t length = 0;
+        auto st = framer_.feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), length);
+        if (st == resp::frame_status::need_more) break;
+        if (st == resp::frame_status::error) return false;
+        std::string_view reply(rbuf_.data() + rstart_, length);
+        rstart_ += length;
+        if (!pending_.empty()) {
+            reply_handler* h = pending_.front().handler;
+            pending_.pop_front();
+            h->on_reply(reply);
+        } else if (push_sink_) {
+            push_sink_(reply);
+        } else {
+            framer_.reset();
+            return false;  // a reply nobody asked for: we are out of step with Redis
+        }
+        if (stopped_) return true;
+    }
+    if (rstart_ == rend_) rstart_ = rend_ = 0;
+    return true;
+}
+
+asio::awaitable<void> redis_connection::watchdog(std::uint64_t generation) {
+    auto self = shared_from_this();
+    // Checking the oldest request is enough: Redis answers in order, so if it is late, all are.
+    auto tick = std::max<std::chrono::milliseconds>(cfg_.command_timeout / 10, std::chrono::milliseconds(5));
+    asio::steady_timer timer(ex_);
+    auto alive = [&] { return state_ == state::ready && !stopped_ && generation_ == generation; };
+    while (alive()) {
+        timer.expires_after(tick);
+        error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (!alive()) break;
+        if (!pending_.empty() && pending_.front().deadline < clock::now()) {
+            stats_.redis_timeouts.add();
+            drop("timeout after " + std::to_string(cfg_.command_timeout.count()) + "ms");
+            break;
+        }
+    }
+}
+
+}  // namespace herdguard
