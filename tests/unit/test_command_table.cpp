@@ -1,0 +1,52 @@
+#include <catch2/catch.hpp>
+
+#include "herdguard/server/command_table.h"
+
+using namespace herdguard;
+
+TEST_CASE("plain commands are forwarded on shared connections", "[routing]") {
+    REQUIRE(classify({"GET", "k"}) == command_kind::forward);
+    REQUIRE(classify({"set", "k", "v"}) == command_kind::forward);
+    REQUIRE(classify({"EVAL", "return 1", "0"}) == command_kind::forward);
+    REQUIRE(classify({"XREAD", "COUNT", "1", "STREAMS", "s", "0"}) == command_kind::forward);
+    REQUIRE(classify({"nosuchcommand"}) == command_kind::forward);
+    REQUIRE(classify({std::string_view("averyveryverylongcommandnamethatexceedsthebuffer")}) ==
+            command_kind::forward);
+}
+
+TEST_CASE("stateful and blocking commands need a private connection", "[routing]") {
+    for (auto name : {"MULTI", "watch", "BLPOP", "brpop", "BLMOVE", "BZPOPMIN", "WAIT", "AUTH", "BLMPOP"}) {
+        INFO(name);
+        REQUIRE(classify({name, "x"}) == command_kind::needs_private);
+    }
+    REQUIRE(classify({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"}) == command_kind::needs_private);
+    REQUIRE(classify({"xreadgroup", "GROUP", "g", "c", "block", "10", "STREAMS", "s", ">"}) ==
+            command_kind::needs_private);
+    // A key named "block" after STREAMS is not the option.
+    REQUIRE(classify({"XREAD", "STREAMS", "block", "0"}) == command_kind::forward);
+}
+
+TEST_CASE("push streams and local commands", "[routing]") {
+    REQUIRE(classify({"SUBSCRIBE", "c"}) == command_kind::relay);
+    REQUIRE(classify({"psubscribe", "c*"}) == command_kind::relay);
+    REQUIRE(classify({"SSUBSCRIBE", "c"}) == command_kind::relay);
+    REQUIRE(classify({"MONITOR"}) == command_kind::relay);
+    REQUIRE(classify({"PING"}) == command_kind::ping);
+    REQUIRE(classify({"Quit"}) == command_kind::quit);
+    REQUIRE(classify({"HELLO", "3"}) == command_kind::hello);
+    REQUIRE(classify({"SELECT", "1"}) == command_kind::select);
+    REQUIRE(classify({"RESET"}) == command_kind::reset);
+}
+
+TEST_CASE("CLIENT subcommands are split by the state they touch", "[routing]") {
+    REQUIRE(classify_client({"CLIENT", "SETNAME", "x"}) == client_subcommand::local_name);
+    REQUIRE(classify_client({"client", "getname"}) == client_subcommand::local_name);
+    REQUIRE(classify_client({"CLIENT", "SETINFO", "LIB-NAME", "x"}) == client_subcommand::local_name);
+    REQUIRE(classify_client({"CLIENT", "REPLY", "OFF"}) == client_subcommand::local_reply);
+    REQUIRE(classify_client({"CLIENT", "KILL", "ID", "5"}) == client_subcommand::kill);
+    REQUIRE(classify_client({"CLIENT", "PAUSE", "10"}) == client_subcommand::shared);
+    for (auto sub : {"ID", "INFO", "LIST", "TRACKING", "NO-EVICT", "UNBLOCK", "CACHING", "GETREDIR"}) {
+        INFO(sub);
+        REQUIRE(classify_client({"CLIENT", sub}) == client_subcommand::needs_private);
+    }
+}
