@@ -1,0 +1,795 @@
+// The configuration layer: YAML file, then env, then flags, then one validation pass.
+//
+// Inside this file a problem is reported by throwing field_error{field, problem}; the public
+// entry points catch it (and every yaml-cpp exception) and return "SOURCE: field: problem".
+// Throwing keeps the many small readers free of error plumbing, and it never crosses the API.
+#include "herdguard/config/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <system_error>
+#include <type_traits>
+
+namespace herdguard {
+namespace {
+
+struct field_error {
+    std::string field;
+    std::string problem;
+};
+
+[[noreturn]] void fail(std::string field, std::string problem) {
+    throw field_error{std::move(field), std::move(problem)};
+}
+
+config_error make_error(std::string_view source, std::string_view field, std::string_view problem) {
+    return config_error{fmt::format("{}: {}: {}", source, field, problem)};
+}
+
+// Which source set a field, when it was not the file (flags and env). Used to blame the right
+// place when validation rejects a value: "command line: threads: ..." rather than the file.
+using origin_map = std::map<std::string, std::string, std::less<>>;
+
+char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [](char x, char y) { return lower(x) == lower(y); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar conversions shared by the YAML reader and the flag/env overrides.
+
+template <class Int>
+Int to_integer(std::string_view text, const std::string& field) {
+    Int value{};
+    const char* last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(text.data(), last, value);
+    if (ec == std::errc::result_out_of_range) {
+        fail(field, fmt::format("integer out of range: \"{}\"", text));
+    }
+    if (text.empty() || end != last || ec != std::errc{}) {
+        if (std::is_unsigned_v<Int> && !text.empty() && text.front() == '-') {
+            fail(field, fmt::format("must not be negative, got \"{}\"", text));
+        }
+        fail(field, fmt::format("expected an integer, got \"{}\"", text));
+    }
+    return value;
+}
+
+double to_double(std::string_view text, const std::string& field) {
+    double value = 0;
+    const char* last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(text.data(), last, value);
+    if (text.empty() || end != last || ec != std::errc{}) {
+        fail(field, fmt::format("expected a number, got \"{}\"", text));
+    }
+    return value;
+}
+
+address to_address(std::string_view text, const std::string& field) {
+    std::string why;
+    auto addr = parse_address(text, &why);
+    if (!addr) fail(field, why);
+    return *addr;
+}
+
+// admin.listen / --admin / HERDGUARD_ADMIN: an address, or "off".
+void set_admin_listen(admin_config& admin, std::string_view text, const std::string& field) {
+    if (iequals(text, "off")) {
+        admin.enabled = false;
+        return;
+    }
+    std::string why;
+    auto addr = parse_address(text, &why);
+    if (!addr) fail(field, fmt::format("{} (or \"off\" to disable)", why));
+    admin.listen = *addr;
+    admin.enabled = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML reading: one function per section, each rejecting keys it does not know.
+
+std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+}
+
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Null:
+            return "nothing";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Map:
+            return "a mapping";
+        case YAML::NodeType::Scalar:
+            return fmt::format("\"{}\"", node.Scalar());
+        case YAML::NodeType::Undefined:
+            break;
+    }
+    return "an undefined value";
+}
+
+const std::string& scalar(const YAML::Node& node, const std::string& field,
+                          std::string_view expected) {
+    if (node.IsScalar()) return node.Scalar();
+    // "ttl:" with nothing after it is almost always an unfinished edit; do not read it as default.
+    if (node.IsNull()) fail(field, fmt::format("missing value (expected {})", expected));
+    fail(field, fmt::format("expected {}, got {}", expected, describe(node)));
+}
+
+std::string read_string(const YAML::Node& node, const std::string& field) {
+    return scalar(node, field, "a string; write \"\" for an empty one");
+}
+
+template <class Int>
+Int read_integer(const YAML::Node& node, const std::string& field) {
+    return to_integer<Int>(scalar(node, field, "an integer"), field);
+}
+
+double read_double(const YAML::Node& node, const std::string& field) {
+    return to_double(scalar(node, field, "a number"), field);
+}
+
+bool read_bool(const YAML::Node& node, const std::string& field) {
+    const std::string& text = scalar(node, field, "true or false");
+    if (iequals(text, "true") || iequals(text, "yes") || iequals(text, "on")) return true;
+    if (iequals(text, "false") || iequals(text, "no") || iequals(text, "off")) return false;
+    fail(field, fmt::format("expected true or false, got \"{}\"", text));
+}
+
+duration read_duration(const YAML::Node& node, const std::string& field) {
+    std::string why;
+    auto d = parse_duration(scalar(node, field, "a duration like \"2s\""), &why);
+    if (!d) fail(field, why);
+    return *d;
+}
+
+std::uint64_t read_size(const YAML::Node& node, const std::string& field) {
+    std::string why;
+    auto size = parse_size(scalar(node, field, "a size like \"64mb\""), &why);
+    if (!size) fail(field, why);
+    return *size;
+}
+
+address read_address(const YAML::Node& node, const std::string& field) {
+    return to_address(scalar(node, field, "an address (host:port or unix:/path)"), field);
+}
+
+// Calls handle(key, value, field) for each entry; handle returns false for a key it does not
+// know, which becomes "unknown field" so that a typo never silently keeps a default.
+template <class Handler>
+void read_mapping(const YAML::Node& node, const std::string& path, Handler&& handle) {
+    const std::string where = path.empty() ? "(top level)" : path;
+    if (node.IsNull()) return;  // "redis:" with nothing under it keeps the defaults
+    if (!node.IsMap()) fail(where, fmt::format("expected a mapping, got {}", describe(node)));
+    std::set<std::string, std::less<>> seen;
+    for (const auto& entry : node) {
+        if (!entry.first.IsScalar()) {
+            fail(where, fmt::format("field names must be strings, got {}", describe(entry.first)));
+        }
+        const std::string& key = entry.first.Scalar();
+        std::string field = join(path, key);
+        // yaml-cpp keeps both copies of a repeated key; which one wins would be a guess.
+        if (!seen.insert(key).second) fail(field, "duplicate field");
+        if (!handle(key, entry.second, field)) fail(field, "unknown field");
+    }
+}
+
+void read_redis(const YAML::Node& node, const std::string& path, redis_config& r) {
+    read_mapping(node, path,
+                 [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+                     if (key == "address")
+                         r.addr = read_address(v, f);
+                     else if (key == "username")
+                         r.username = read_string(v, f);
+                     else if (key == "password")
+                         r.password = read_string(v, f);
+                     else if (key == "database")
+                         r.database = read_integer<int>(v, f);
+                     else if (key == "connect_timeout")
+                         r.connect_timeout = read_duration(v, f);
+                     else if (key == "command_timeout")
+                         r.command_timeout = read_duration(v, f);
+                     else if (key == "connections_per_thread")
+                         r.connections_per_thread = read_integer<int>(v, f);
+                     else if (key == "max_pending")
+                         r.max_pending = read_integer<std::uint64_t>(v, f);
+                     else
+                         return false;
+                     return true;
+                 });
+}
+
+void read_limits(const YAML::Node& node, const std::string& path, limits_config& l) {
+    read_mapping(node, path,
+                 [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+                     if (key == "max_clients")
+                         l.max_clients = read_integer<std::uint64_t>(v, f);
+                     else if (key == "max_request_bytes")
+                         l.max_request_bytes = read_size(v, f);
+                     else if (key == "max_array_length")
+                         l.max_array_length = read_integer<std::uint64_t>(v, f);
+                     else if (key == "max_inline_bytes")
+                         l.max_inline_bytes = read_size(v, f);
+                     else if (key == "client_output_buffer")
+                         l.client_output_buffer = read_size(v, f);
+                     else if (key == "client_timeout")
+                         l.client_timeout = read_duration(v, f);
+                     else
+                         return false;
+                     return true;
+                 });
+}
+
+void read_admin(const YAML::Node& node, const std::string& path, admin_config& a) {
+    read_mapping(node, path,
+                 [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+                     if (key != "listen") return false;
+                     set_admin_listen(a, scalar(v, f, "an address or \"off\""), f);
+                     return true;
+                 });
+}
+
+void read_breaker(const YAML::Node& node, const std::string& path, breaker_config& b) {
+    read_mapping(node, path,
+                 [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+                     if (key == "window")
+                         b.window = read_duration(v, f);
+                     else if (key == "min_calls")
+                         b.min_calls = read_integer<int>(v, f);
+                     else if (key == "failure_rate")
+                         b.failure_rate = read_double(v, f);
+                     else if (key == "open_for")
+                         b.open_for = read_duration(v, f);
+                     else if (key == "half_open_probes")
+                         b.half_open_probes = read_integer<int>(v, f);
+                     else
+                         return false;
+                     return true;
+                 });
+}
+
+void read_route(const YAML::Node& node, const std::string& path, route_config& r) {
+    if (!node.IsMap()) fail(path, fmt::format("expected a mapping, got {}", describe(node)));
+    read_mapping(node, path,
+                 [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+                     if (key == "name")
+                         r.name = read_string(v, f);
+                     else if (key == "match")
+                         r.match = read_string(v, f);
+                     else if (key == "upstream")
+                         r.upstream = read_string(v, f);
+                     else if (key == "ttl")
+                         r.ttl = read_duration(v, f);
+                     else if (key == "ttl_jitter")
+                         r.ttl_jitter = read_double(v, f);
+                     else if (key == "stale_for")
+                         r.stale_for = read_duration(v, f);
+                     else if (key == "stale_if_error")
+                         r.stale_if_error = read_duration(v, f);
+                     else if (key == "negative_ttl")
+                         r.negative_ttl = read_duration(v, f);
+                     else if (key == "lock_ttl")
+                         r.lock_ttl = read_duration(v, f);
+                     else if (key == "load_timeout")
+                         r.load_timeout = read_duration(v, f);
+                     else if (key == "wait_timeout")
+                         r.wait_timeout = read_duration(v, f);
+                     else if (key == "max_waiters")
+                         r.max_waiters = read_integer<std::uint64_t>(v, f);
+                     else if (key == "max_concurrent_loads")
+                         r.max_concurrent_loads = read_integer<std::uint64_t>(v, f);
+                     else if (key == "max_value_bytes")
+                         r.max_value_bytes = read_size(v, f);
+                     else if (key == "protect")
+                         r.protect = read_bool(v, f);
+                     else if (key == "breaker")
+                         read_breaker(v, f, r.breaker);
+                     else
+                         return false;
+                     return true;
+                 });
+}
+
+void read_routes(const YAML::Node& node, const std::string& path,
+                 std::vector<route_config>& routes) {
+    if (node.IsNull()) return;
+    if (!node.IsSequence())
+        fail(path, fmt::format("expected a list of routes, got {}", describe(node)));
+    // The file's list replaces the current one: merging routes by position would be surprising.
+    std::vector<route_config> read;
+    for (const auto& item : node) {
+        route_config r;
+        read_route(item, fmt::format("{}[{}]", path, read.size()), r);
+        read.push_back(std::move(r));
+    }
+    routes = std::move(read);
+}
+
+void read_config(const YAML::Node& root, config& cfg) {
+    read_mapping(root, "", [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+        if (key == "listen")
+            cfg.listen = read_address(v, f);
+        else if (key == "threads")
+            cfg.threads = read_integer<int>(v, f);
+        else if (key == "log_level")
+            cfg.log_level = read_string(v, f);
+        else if (key == "log_format")
+            cfg.log_format = read_string(v, f);
+        else if (key == "shutdown_timeout")
+            cfg.shutdown_timeout = read_duration(v, f);
+        else if (key == "redis")
+            read_redis(v, f, cfg.redis);
+        else if (key == "limits")
+            read_limits(v, f, cfg.limits);
+        else if (key == "admin")
+            read_admin(v, f, cfg.admin);
+        else if (key == "routes")
+            read_routes(v, f, cfg.routes);
+        else
+            return false;
+        return true;
+    });
+}
+
+// Applies the file on top of `cfg` without validating, so that env and flags can still fix a
+// value before validation runs. `cfg` is untouched on error.
+std::optional<config_error> apply_yaml_text(const std::string& text, const std::string& source,
+                                            config& cfg) {
+    config next = cfg;
+    next.source = source;
+    try {
+        read_config(YAML::Load(text), next);
+    } catch (const field_error& e) {
+        return make_error(source, e.field, e.problem);
+    } catch (const YAML::Exception& e) {
+        if (e.mark.is_null()) return make_error(source, "yaml", e.msg);
+        return make_error(
+            source, fmt::format("line {}, column {}", e.mark.line + 1, e.mark.column + 1), e.msg);
+    } catch (const std::exception& e) {
+        return make_error(source, "yaml", e.what());
+    }
+    cfg = std::move(next);
+    return std::nullopt;
+}
+
+std::optional<config_error> apply_yaml_file(const std::string& path, config& cfg) {
+    // stdio rather than ifstream: it reliably leaves errno set, which we report.
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                         &std::fclose);
+    if (!file) {
+        return config_error{
+            fmt::format("{}: cannot open: {}", path, std::generic_category().message(errno))};
+    }
+    std::string text;
+    std::array<char, 4096> buffer;
+    std::size_t n = 0;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0)
+        text.append(buffer.data(), n);
+    if (std::ferror(file.get())) {
+        // A directory opens fine on Linux and only fails here, with EISDIR.
+        return config_error{
+            fmt::format("{}: cannot read: {}", path, std::generic_category().message(errno))};
+    }
+    return apply_yaml_text(text, path, cfg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: ranges and cross-field rules, each failure naming the dotted field.
+
+void check_positive(duration d, const std::string& field) {
+    if (d.count() <= 0)
+        fail(field, fmt::format("must be greater than 0, got {}", format_duration(d)));
+}
+
+void check_not_negative(duration d, const std::string& field) {
+    if (d.count() < 0) fail(field, fmt::format("must not be negative, got {}", format_duration(d)));
+}
+
+void check_nonzero(std::uint64_t value, const std::string& field) {
+    if (value == 0) fail(field, "must be greater than 0");
+}
+
+void check_range(long long value, long long lo, long long hi, const std::string& field) {
+    if (value < lo || value > hi)
+        fail(field, fmt::format("must be between {} and {}, got {}", lo, hi, value));
+}
+
+// Addresses from the file were parsed already; this catches ones built in code (port 0, ...).
+void check_address(const address& addr, const std::string& field) {
+    std::string why;
+    if (!parse_address(addr.to_string(), &why)) fail(field, why);
+}
+
+bool is_host_char(char c, bool bracketed) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    if (c == '.' || c == '-') return true;
+    return bracketed ? (c == ':' || c == '%') : c == '_';
+}
+
+// "http://host[:port]/path/{1}?q={key}". Placeholders are allowed only after the host: a key
+// chosen by a client must never decide which machine we connect to.
+void check_upstream(const std::string& url, const std::string& match, const std::string& field) {
+    constexpr std::string_view scheme = "http://";
+    if (url.empty()) fail(field, "must not be empty");
+    if (url.rfind("https://", 0) == 0)
+        fail(field, fmt::format("https is not supported, use http:// in \"{}\"", url));
+    if (url.rfind(scheme, 0) != 0)
+        fail(field, fmt::format("must start with http://, got \"{}\"", url));
+
+    std::string_view rest = std::string_view(url).substr(scheme.size());
+    std::size_t path_start = rest.find_first_of("/?#");
+    std::string_view authority = rest.substr(0, path_start);
+    std::string_view path =
+        path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start);
+
+    if (authority.find_first_of("{}") != std::string_view::npos) {
+        fail(field, fmt::format("placeholders are only allowed after the host in \"{}\"", url));
+    }
+    std::string_view host = authority;
+    std::string_view port;
+    bool has_port = false;
+    bool bracketed = !authority.empty() && authority.front() == '[';
+    if (bracketed) {
+        std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) fail(field, fmt::format("missing ']' in \"{}\"", url));
+        host = authority.substr(1, close - 1);
+        std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':')
+                fail(field, fmt::format("expected ':' after ']' in \"{}\"", url));
+            port = after.substr(1);
+            has_port = true;
+        }
+    } else if (std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
+        host = authority.substr(0, colon);
+        port = authority.substr(colon + 1);
+        has_port = true;
+    }
+    if (host.empty()) fail(field, fmt::format("missing host in \"{}\"", url));
+    for (char c : host) {
+        if (!is_host_char(c, bracketed))
+            fail(field, fmt::format("invalid character '{}' in host of \"{}\"", c, url));
+    }
+    if (has_port) {
+        unsigned value = 0;
+        const char* last = port.data() + port.size();
+        auto [end, ec] = std::from_chars(port.data(), last, value);
+        if (port.empty() || end != last || ec != std::errc{} || value < 1 || value > 65535) {
+            fail(field,
+                 fmt::format("port \"{}\" must be a number from 1 to 65535 in \"{}\"", port, url));
+        }
+    }
+
+    const auto captures = static_cast<unsigned long>(std::count(match.begin(), match.end(), '*'));
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (path[i] == '}') fail(field, fmt::format("unbalanced '}}' in \"{}\"", url));
+        if (path[i] != '{') continue;
+        std::size_t close = path.find_first_of("{}", i + 1);
+        if (close == std::string_view::npos || path[close] == '{') {
+            fail(field, fmt::format("unbalanced '{{' in \"{}\"", url));
+        }
+        std::string_view name = path.substr(i + 1, close - i - 1);
+        i = close;
+        if (name == "key") continue;
+        unsigned long n = 0;
+        const char* last = name.data() + name.size();
+        auto [end, ec] = std::from_chars(name.data(), last, n);
+        if (name.empty() || end != last || ec != std::errc{}) {
+            fail(field,
+                 fmt::format(
+                     "unknown placeholder {{{}}} in \"{}\" (use {{key}} or {{1}}, {{2}}, ...)",
+                     name, url));
+        }
+        if (n < 1 || n > captures) {
+            fail(field,
+                 fmt::format("placeholder {{{}}} out of range: match \"{}\" has {} capture(s)",
+                             name, match, captures));
+        }
+    }
+}
+
+void check_breaker(const breaker_config& b, const std::string& path) {
+    check_positive(b.window, path + ".window");
+    if (b.min_calls < 1)
+        fail(path + ".min_calls", fmt::format("must be at least 1, got {}", b.min_calls));
+    // Written so that NaN fails too.
+    if (!(b.failure_rate > 0.0 && b.failure_rate <= 1.0)) {
+        fail(path + ".failure_rate", fmt::format("must be > 0 and <= 1, got {}", b.failure_rate));
+    }
+    check_positive(b.open_for, path + ".open_for");
+    if (b.half_open_probes < 1) {
+        fail(path + ".half_open_probes",
+             fmt::format("must be at least 1, got {}", b.half_open_probes));
+    }
+}
+
+void check_route(const route_config& r, const std::string& path) {
+    if (r.name.empty()) fail(path + ".name", "must not be empty");
+    if (r.match.empty()) fail(path + ".match", "must not be empty");
+    check_upstream(r.upstream, r.match, path + ".upstream");
+    check_positive(r.ttl, path + ".ttl");
+    if (!(r.ttl_jitter >= 0.0 && r.ttl_jitter < 1.0)) {
+        fail(path + ".ttl_jitter", fmt::format("must be >= 0 and < 1, got {}", r.ttl_jitter));
+    }
+    check_not_negative(r.stale_for, path + ".stale_for");
+    check_not_negative(r.stale_if_error, path + ".stale_if_error");
+    check_not_negative(r.negative_ttl, path + ".negative_ttl");
+    check_positive(r.lock_ttl, path + ".lock_ttl");
+    check_positive(r.load_timeout, path + ".load_timeout");
+    check_positive(r.wait_timeout, path + ".wait_timeout");
+    check_nonzero(r.max_waiters, path + ".max_waiters");
+    check_nonzero(r.max_concurrent_loads, path + ".max_concurrent_loads");
+    check_nonzero(r.max_value_bytes, path + ".max_value_bytes");
+    check_breaker(r.breaker, path + ".breaker");
+}
+
+void check_config(const config& cfg) {
+    check_address(cfg.listen, "listen");
+    check_range(cfg.threads, 1, 256, "threads");
+    constexpr std::array<std::string_view, 6> levels{"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+    if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end()) {
+        fail("log_level",
+             fmt::format("must be one of trace, debug, info, warn, error, off, got \"{}\"",
+                         cfg.log_level));
+    }
+    if (cfg.log_format != "text" && cfg.log_format != "json") {
+        fail("log_format", fmt::format("must be text or json, got \"{}\"", cfg.log_format));
+    }
+    check_positive(cfg.shutdown_timeout, "shutdown_timeout");
+
+    const redis_config& r = cfg.redis;
+    check_address(r.addr, "redis.address");
+    // Not capped at 15: Redis's "databases" setting can be raised.
+    if (r.database < 0)
+        fail("redis.database", fmt::format("must not be negative, got {}", r.database));
+    check_positive(r.connect_timeout, "redis.connect_timeout");
+    check_positive(r.command_timeout, "redis.command_timeout");
+    check_range(r.connections_per_thread, 1, 64, "redis.connections_per_thread");
+    check_nonzero(r.max_pending, "redis.max_pending");
+
+    const limits_config& l = cfg.limits;
+    check_nonzero(l.max_clients, "limits.max_clients");
+    check_nonzero(l.max_request_bytes, "limits.max_request_bytes");
+    check_nonzero(l.max_array_length, "limits.max_array_length");
+    check_nonzero(l.max_inline_bytes, "limits.max_inline_bytes");
+    check_nonzero(l.client_output_buffer, "limits.client_output_buffer");
+    check_not_negative(l.client_timeout, "limits.client_timeout");  // 0 = no idle timeout
+
+    if (cfg.admin.enabled) {
+        check_address(cfg.admin.listen, "admin.listen");
+        if (cfg.admin.listen == cfg.listen) {
+            fail("admin.listen",
+                 fmt::format("same address as listen ({})", cfg.listen.to_string()));
+        }
+    }
+
+    std::map<std::string, std::size_t, std::less<>> names;
+    for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+        const std::string path = fmt::format("routes[{}]", i);
+        check_route(cfg.routes[i], path);
+        auto [it, inserted] = names.emplace(cfg.routes[i].name, i);
+        if (!inserted) {
+            fail(path + ".name", fmt::format("duplicate route name \"{}\" (also routes[{}])",
+                                             it->first, it->second));
+        }
+    }
+}
+
+std::optional<config_error> validate_with_origins(const config& cfg, const origin_map& origins) {
+    try {
+        check_config(cfg);
+    } catch (const field_error& e) {
+        auto it = origins.find(e.field);
+        std::string_view source = it != origins.end()  ? std::string_view(it->second)
+                                  : cfg.source.empty() ? std::string_view("config")
+                                                       : std::string_view(cfg.source);
+        return make_error(source, e.field, e.problem);
+    } catch (const std::exception& e) {
+        return make_error(cfg.source.empty() ? "config" : cfg.source, "validate", e.what());
+    }
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line and environment.
+
+class process_env final : public env_lookup {
+  public:
+    std::optional<std::string> get(const std::string& name) const override {
+        const char* value = std::getenv(name.c_str());
+        if (!value) return std::nullopt;
+        return std::string(value);
+    }
+};
+
+// One row per overridable setting, so a flag, its env var and its help text cannot drift apart.
+struct setting {
+    const char* flag;  // nullptr: env only (secrets do not belong in argv, where ps shows them)
+    const char* env;
+    const char* field;
+    const char* type_name;
+    const char* help;
+};
+
+constexpr std::array<setting, 7> settings{{
+    {"--listen", "HERDGUARD_LISTEN", "listen", "ADDR",
+     "RESP listener: host:port, [v6]:port or unix:/path"},
+    {"--redis", "HERDGUARD_REDIS", "redis.address", "ADDR",
+     "Redis to cache in: host:port or unix:/path"},
+    {"--threads", "HERDGUARD_THREADS", "threads", "N", "worker threads (1-256)"},
+    {"--log-level", "HERDGUARD_LOG_LEVEL", "log_level", "LEVEL",
+     "trace, debug, info, warn, error or off"},
+    {"--log-format", "HERDGUARD_LOG_FORMAT", "log_format", "FORMAT", "text or json"},
+    {"--admin", "HERDGUARD_ADMIN", "admin.listen", "ADDR|off",
+     "admin HTTP listener (metrics), or off"},
+    {nullptr, "HERDGUARD_REDIS_PASSWORD", "redis.password", "", ""},
+}};
+
+void apply_setting(config& cfg, std::string_view field, const std::string& value) {
+    const std::string f(field);
+    if (field == "listen")
+        cfg.listen = to_address(value, f);
+    else if (field == "redis.address")
+        cfg.redis.addr = to_address(value, f);
+    else if (field == "threads")
+        cfg.threads = to_integer<int>(value, f);
+    else if (field == "log_level")
+        cfg.log_level = value;
+    else if (field == "log_format")
+        cfg.log_format = value;
+    else if (field == "admin.listen")
+        set_admin_listen(cfg.admin, value, f);
+    else if (field == "redis.password")
+        cfg.redis.password = value;
+}
+
+std::string help_footer() {
+    std::string footer =
+        "Environment (flags override env, env overrides the file):\n"
+        "  HERDGUARD_CONFIG          same as --config\n";
+    for (const setting& s : settings) {
+        footer += fmt::format("  {:<25} {}\n", s.env,
+                              s.flag ? fmt::format("same as {}", s.flag) : "Redis AUTH password");
+    }
+    return footer;
+}
+
+}  // namespace
+
+std::optional<config_error> load_config_text(const std::string& text, const std::string& source,
+                                             config& cfg) {
+    config next = cfg;
+    if (auto error = apply_yaml_text(text, source, next)) return error;
+    if (auto error = validate_with_origins(next, {})) return error;
+    cfg = std::move(next);
+    return std::nullopt;
+}
+
+std::optional<config_error> load_config_file(const std::string& path, config& cfg) {
+    config next = cfg;
+    if (auto error = apply_yaml_file(path, next)) return error;
+    if (auto error = validate_with_origins(next, {})) return error;
+    cfg = std::move(next);
+    return std::nullopt;
+}
+
+std::optional<config_error> validate(const config& cfg) {
+    return validate_with_origins(cfg, {});
+}
+
+std::variant<command_line, config_error> parse_command_line(int argc, const char* const* argv,
+                                                            const env_lookup* env) {
+    static const process_env process_environment;
+    if (!env) env = &process_environment;
+    // An empty variable counts as unset: compose files often pass "FOO=" for "not configured".
+    auto lookup = [env](const std::string& name) -> std::optional<std::string> {
+        auto value = env->get(name);
+        if (value && value->empty()) return std::nullopt;
+        return value;
+    };
+
+    try {
+        CLI::App app{"herdguard: a Redis-protocol caching proxy", "herdguard"};
+        app.footer(help_footer());
+        std::string config_path;
+        bool check_only = false;
+        bool show_version = false;
+        CLI::Option* config_option =
+            app.add_option("--config", config_path, "YAML config file (see config/herdguard.yaml)")
+                ->type_name("FILE");
+        app.add_flag("--check", check_only, "validate the configuration and exit");
+        std::array<std::string, settings.size()> values;
+        std::array<CLI::Option*, settings.size()> options{};
+        for (std::size_t i = 0; i < settings.size(); ++i) {
+            if (!settings[i].flag) continue;
+            options[i] = app.add_option(settings[i].flag, values[i], settings[i].help)
+                             ->type_name(settings[i].type_name);
+        }
+        app.add_flag("--version", show_version, "print the version and exit");
+
+        static const char* const fallback_argv[] = {"herdguard", nullptr};
+        if (argc < 1 || !argv) {
+            argc = 1;
+            argv = fallback_argv;
+        }
+        try {
+            app.parse(argc, argv);
+        } catch (const CLI::CallForHelp&) {
+            std::cout << app.help();
+            command_line result;
+            result.show_help = true;
+            return result;
+        } catch (const CLI::ParseError& e) {
+            return config_error{fmt::format("command line: {} (see --help)", e.what())};
+        }
+
+        command_line result;
+        result.check_only = check_only;
+        if (show_version) {
+            // Nothing else matters: --version must work even next to a broken config.
+            result.show_version = true;
+            return result;
+        }
+
+        std::optional<std::string> path;
+        if (config_option->count() > 0)
+            path = config_path;
+        else
+            path = lookup("HERDGUARD_CONFIG");
+        if (check_only && !path) {
+            return config_error{
+                "command line: --check: needs a config file (--config FILE or HERDGUARD_CONFIG)"};
+        }
+        if (path) {
+            if (auto error = apply_yaml_file(*path, result.cfg)) return *error;
+            result.cfg.source = *path;
+        }
+
+        origin_map origins;
+        auto apply = [&](const setting& s, const std::string& value,
+                         std::string source) -> std::optional<config_error> {
+            try {
+                apply_setting(result.cfg, s.field, value);
+            } catch (const field_error& e) {
+                return make_error(source, e.field, e.problem);
+            }
+            origins[s.field] = std::move(source);
+            return std::nullopt;
+        };
+        // Env first, then flags: the later write wins, which gives flag > env > file.
+        for (const setting& s : settings) {
+            if (auto value = lookup(s.env)) {
+                if (auto error = apply(s, *value, fmt::format("env {}", s.env))) return *error;
+            }
+        }
+        for (std::size_t i = 0; i < settings.size(); ++i) {
+            if (options[i] && options[i]->count() > 0) {
+                if (auto error = apply(settings[i], values[i], "command line")) return *error;
+            }
+        }
+
+        if (auto error = validate_with_origins(result.cfg, origins)) return *error;
+        return result;
+    } catch (const std::exception& e) {
+        return config_error{fmt::format("command line: {}", e.what())};
+    }
+}
+
+}  // namespace herdguard
