@@ -1,0 +1,249 @@
+// Integration-test harness: real redis-server and herdguard processes on free loopback ports,
+// hiredis clients whose replies serialise canonically (so proxy and direct replies compare with
+// ==), raw sockets for byte-level protocol checks, and a bounded command runner for redis-cli.
+//
+// Ownership: every process a test starts is owned by a `process` object and is stopped by PID
+// (SIGTERM, then SIGKILL after a bounded wait, always reaped) when that object dies. Children also
+// get PR_SET_PDEATHSIG so a crashed test binary does not leave redis-servers behind.
+//
+// Timeouts: every wait here is bounded; readiness is polled (connect + PING every 20 ms, ~5 s at
+// most), socket reads carry SO_RCVTIMEO. A harness failure throws harness_error, which Catch
+// reports as a failed test with the message (for processes: the tail of their log).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisContext;
+struct redisReply;
+
+namespace herdguard::test {
+
+using namespace std::chrono_literals;
+using milliseconds = std::chrono::milliseconds;
+
+struct harness_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// A port that was free a moment ago: bind 127.0.0.1:0, read it, close. Racy by nature; starters
+// retry with a new port when the child reports the address in use.
+std::uint16_t free_port();
+
+// A per-test scratch directory (logs, redis dir, configs) under $TMPDIR, named after the running
+// Catch test. Removed on destruction unless HERDGUARD_IT_KEEP_TMP is set (for post-mortems).
+class temp_dir {
+  public:
+    temp_dir();
+    ~temp_dir();
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path file(std::string_view name) const { return path_ / name; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// Last `max_bytes` of a file, for failure messages.
+std::string file_tail(const std::filesystem::path& file, std::size_t max_bytes = 4000);
+
+// A child process with stdout+stderr appended to `log_file` and stdin from /dev/null.
+// The constructor throws harness_error when exec fails (reported through a CLOEXEC pipe).
+class process {
+  public:
+    process(std::vector<std::string> argv, std::filesystem::path log_file);
+    ~process();  // stop()
+    process(const process&) = delete;
+    process& operator=(const process&) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Reaps the child if it has exited; false once it has.
+    bool running();
+    // SIGTERM, poll for exit up to `grace`, then SIGKILL; always reaps. Returns the wait status
+    // (or the earlier one when the child had already exited); no-op after the first call.
+    int stop(milliseconds grace = 3s);
+    // SIGKILL and reap: "the process crashed".
+    void kill9();
+    // Wait status once reaped.
+    std::optional<int> wait_status() const { return status_; }
+    const std::filesystem::path& log_path() const { return log_; }
+    std::string log_tail(std::size_t max_bytes = 4000) const { return file_tail(log_, max_bytes); }
+    std::string describe_exit() const;
+
+  private:
+    pid_t pid_ = -1;
+    std::optional<int> status_;
+    std::filesystem::path log_;
+    std::string name_;
+};
+
+// redis-server on a free port, persistence off, its dir inside the temp dir.
+class redis_server {
+  public:
+    explicit redis_server(const temp_dir& dir);
+    std::uint16_t port() const { return port_; }
+    bool running() { return proc_ && proc_->running(); }
+    void stop();
+    void kill9();
+    // Starts again on the same port (after stop/kill9) and waits until it answers PING.
+    void restart();
+    std::string log_tail() const { return proc_ ? proc_->log_tail() : std::string{}; }
+
+  private:
+    void start();  // throws with the log tail when it exits or does not answer in time
+    const temp_dir& dir_;
+    std::uint16_t port_ = 0;
+    int generation_ = 0;
+    std::unique_ptr<process> proc_;
+};
+
+struct herdguard_options {
+    int threads = 2;  // exercises the cross-thread paths on our 2 cores
+    std::string log_level = "warn";
+    std::vector<std::string> extra_args;  // appended after the standard flags
+    std::string config_yaml;  // non-empty: written to the temp dir, passed with --config
+};
+
+// The proxy under test: HERDGUARD_BINARY --listen 127.0.0.1:P --redis 127.0.0.1:R --threads N
+// --log-level warn --admin off [--config FILE] [extra...]. Waits until it answers PING.
+class herdguard_proc {
+  public:
+    herdguard_proc(const temp_dir& dir, std::uint16_t redis_port, herdguard_options opts = {});
+    std::uint16_t port() const { return port_; }
+    bool running() { return proc_ && proc_->running(); }
+    int stop() { return proc_ ? proc_->stop() : 0; }
+    void kill9() {
+        if (proc_) proc_->kill9();
+    }
+    std::string log_tail() const { return proc_ ? proc_->log_tail() : std::string{}; }
+    std::string describe_exit() const { return proc_ ? proc_->describe_exit() : "not started"; }
+
+  private:
+    std::uint16_t port_ = 0;
+    std::unique_ptr<process> proc_;
+};
+
+// A reply tree copied out of hiredis, with its canonical text:
+//   status "+OK", error "-ERR ...", integer ":5", bulk "$value", nil "(nil)" (also the null
+//   multi-bulk), array "*[a, b, *[c]]"; a transport failure (timeout, EOF) is "!io: <why>"
+//   and leaves the client unusable.
+struct reply {
+    enum class kind { status, error, integer, string, nil, array, io_error };
+    kind type = kind::nil;
+    std::string str;  // status, error, string, io_error text
+    long long integer = 0;
+    std::vector<reply> elements;
+
+    std::string canonical() const;
+    bool is_error() const { return type == kind::error; }
+};
+
+// Thin RAII hiredis client (blocking, 2 s read/write timeout by default).
+class client {
+  public:
+    explicit client(std::uint16_t port, milliseconds timeout = 2s);
+    ~client();
+    client(client&& other) noexcept;
+    client& operator=(client&&) = delete;
+    client(const client&) = delete;
+
+    // One command, canonical reply text.
+    std::string cmd(const std::vector<std::string>& argv) { return cmd_reply(argv).canonical(); }
+    reply cmd_reply(const std::vector<std::string>& argv);
+
+    // Pipelining: queue without sending; flush() writes everything queued; get_reply() flushes
+    // and reads the next reply (also how pub/sub messages and blocked replies are received).
+    void append(const std::vector<std::string>& argv);
+    bool flush();  // false on a write error
+    std::string get_reply() { return get_reply_tree().canonical(); }
+    reply get_reply_tree();
+    std::vector<std::string> pipeline(const std::vector<std::vector<std::string>>& commands);
+
+    void set_timeout(milliseconds timeout);
+    // False after a transport error (hiredis contexts do not recover from one).
+    bool ok() const;
+    std::string error_text() const;
+
+  private:
+    redisContext* ctx_ = nullptr;
+};
+
+// The shape of one RESP reply at the front of `buf`: its length in bytes, or nullopt if incomplete.
+std::optional<std::size_t> resp_reply_length(std::string_view buf);
+
+// A plain blocking TCP socket (SO_RCVTIMEO) for raw bytes: garbage, inline commands, split writes.
+class raw_conn {
+  public:
+    explicit raw_conn(std::uint16_t port, milliseconds receive_timeout = 2s);
+    ~raw_conn();
+    raw_conn(const raw_conn&) = delete;
+    raw_conn& operator=(const raw_conn&) = delete;
+
+    // Sends all bytes (MSG_NOSIGNAL); false when the peer has gone away.
+    bool send(std::string_view bytes);
+    // Reads until one complete RESP reply is buffered and returns its bytes; "" on timeout or EOF
+    // (what was buffered stays buffered; see pending()).
+    std::string read_reply(milliseconds within = 2s);
+    // Reads until the peer closes (EOF or reset) or `within` passes; true if it closed. Bytes
+    // received meanwhile are kept in pending().
+    bool wait_closed(milliseconds within = 2s);
+    const std::string& pending() const { return buf_; }
+    bool peer_closed() const { return closed_; }
+
+  private:
+    // One recv into buf_; false on timeout/EOF/error (sets closed_ on EOF/reset).
+    bool fill();
+    int fd_ = -1;
+    std::string buf_;
+    bool closed_ = false;
+};
+
+// Runs a command line with a deadline, feeding `input` to stdin, capturing stdout and stderr.
+struct command_result {
+    int exit_code = -1;  // -1 when killed by a signal or on timeout
+    bool timed_out = false;
+    std::string out;
+    std::string err;
+};
+command_result run_command(const std::vector<std::string>& argv, milliseconds timeout,
+                           const std::string& input = {});
+
+// The usual stack for one test case: temp dir, redis-server, herdguard in front of it.
+struct proxy_stack {
+    explicit proxy_stack(herdguard_options opts = {});
+    temp_dir dir;
+    redis_server redis;
+    herdguard_proc proxy;
+
+    client proxy_client(milliseconds timeout = 2s) { return client(proxy.port(), timeout); }
+    client direct_client(milliseconds timeout = 2s) { return client(redis.port(), timeout); }
+};
+
+// Polls `pred` every `step` until it is true or `within` passes; returns the last result.
+template <typename Pred>
+bool eventually(Pred pred, milliseconds within, milliseconds step = 20ms);
+
+}  // namespace herdguard::test
+
+#include <thread>
+
+template <typename Pred>
+bool herdguard::test::eventually(Pred pred, milliseconds within, milliseconds step) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+        if (pred()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(step);
+    }
+}
