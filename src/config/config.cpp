@@ -284,6 +284,8 @@ void read_route(const YAML::Node& node, const std::string& path, route_config& r
                          r.stale_if_error = read_duration(v, f);
                      else if (key == "negative_ttl")
                          r.negative_ttl = read_duration(v, f);
+                     else if (key == "error_ttl")
+                         r.error_ttl = read_duration(v, f);
                      else if (key == "lock_ttl")
                          r.lock_ttl = read_duration(v, f);
                      else if (key == "load_timeout")
@@ -530,6 +532,7 @@ void check_route(const route_config& r, const std::string& path) {
     check_not_negative(r.stale_for, path + ".stale_for");
     check_not_negative(r.stale_if_error, path + ".stale_if_error");
     check_not_negative(r.negative_ttl, path + ".negative_ttl");
+    check_not_negative(r.error_ttl, path + ".error_ttl");
     check_positive(r.lock_ttl, path + ".lock_ttl");
     check_positive(r.load_timeout, path + ".load_timeout");
     check_positive(r.wait_timeout, path + ".wait_timeout");

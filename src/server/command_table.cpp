@@ -52,6 +52,7 @@ const std::unordered_map<std::string_view, command_kind>& table() {
         {"select", command_kind::select},
         {"reset", command_kind::reset},
         {"client", command_kind::client},
+        {"info", command_kind::info},
     };
     return t;
 }
@@ -86,6 +87,30 @@ command_kind classify(const std::vector<std::string_view>& argv) {
     const auto& t = table();
     auto it = t.find(name);
     return it == t.end() ? command_kind::forward : it->second;
+}
+
+key_positions written_key_positions(std::string_view command) {
+    static const std::unordered_map<std::string_view, key_positions> writes = {
+        {"set", key_positions::first},        {"setex", key_positions::first},
+        {"psetex", key_positions::first},     {"setnx", key_positions::first},
+        {"getset", key_positions::first},     {"getdel", key_positions::first},
+        {"getex", key_positions::first},      {"append", key_positions::first},
+        {"setrange", key_positions::first},   {"incr", key_positions::first},
+        {"incrby", key_positions::first},     {"incrbyfloat", key_positions::first},
+        {"decr", key_positions::first},       {"decrby", key_positions::first},
+        {"expire", key_positions::first},     {"pexpire", key_positions::first},
+        {"expireat", key_positions::first},   {"pexpireat", key_positions::first},
+        {"persist", key_positions::first},    {"move", key_positions::first},
+        {"restore", key_positions::first},    {"del", key_positions::all},
+        {"unlink", key_positions::all},       {"mset", key_positions::pairs},
+        {"msetnx", key_positions::pairs},     {"rename", key_positions::first_two},
+        {"renamenx", key_positions::first_two}, {"copy", key_positions::first_two},
+    };
+    std::array<char, 32> buf{};
+    std::string_view name;
+    if (!lower_name(command, buf, name)) return key_positions::none;
+    auto it = writes.find(name);
+    return it == writes.end() ? key_positions::none : it->second;
 }
 
 client_subcommand classify_client(const std::vector<std::string_view>& argv) {

@@ -31,7 +31,10 @@ struct server::acceptor_impl {
 };
 
 server::server(const config& cfg) : cfg_(cfg), state_(cfg) {
-    for (int i = 0; i < cfg.threads; ++i) workers_.push_back(std::make_unique<worker>(state_, i));
+    for (int i = 0; i < cfg.threads; ++i) {
+        workers_.push_back(std::make_unique<worker>(state_, i));
+        state_.workers.push_back(workers_.back().get());
+    }
     acceptor_ = std::make_unique<acceptor_impl>(accept_ctx_);
 }
 
@@ -110,8 +113,9 @@ void server::run() {
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen on " + cfg_.listen.to_string() + ": " + e.code().message());
     }
-    spdlog::info("herdguard listening on {} -> redis {} ({} thread{})", cfg_.listen.to_string(),
-                 cfg_.redis.addr.to_string(), cfg_.threads, cfg_.threads == 1 ? "" : "s");
+    spdlog::info("herdguard listening on {} -> redis {} ({} thread{}, {} route{})", cfg_.listen.to_string(),
+                 cfg_.redis.addr.to_string(), cfg_.threads, cfg_.threads == 1 ? "" : "s", cfg_.routes.size(),
+                 cfg_.routes.size() == 1 ? "" : "s");
 
     for (auto& w : workers_) {
         for (int i = 0; i < cfg_.redis.connections_per_thread; ++i) {

@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "herdguard/metrics/info.h"
 #include "herdguard/resp/reply.h"
 
 namespace herdguard {
@@ -216,9 +217,21 @@ asio::awaitable<void> session::idle_watchdog() {
 
 session::plan session::make_plan(const resp::request& req) {
     const auto& argv = req.argv;
-    plan p{classify(argv), &shared_, false, false, false};
+    plan p{classify(argv), &shared_, false, false, false, nullptr, false};
     switch (p.kind) {
         case command_kind::forward:
+            if (routing_enabled()) {
+                auto& herd = worker_.server.herd;
+                if (argv.size() == 2 && iequals(argv[0], "get")) {
+                    p.route = herd.find_route(argv[1]);
+                } else if (argv.size() >= 2 && iequals(argv[0], "mget")) {
+                    for (std::size_t i = 1; i < argv.size() && !p.routed_mget; ++i)
+                        p.routed_mget = herd.find_route(argv[i]) != nullptr;
+                }
+            }
+            break;
+        case command_kind::info:
+            if (argv.size() == 2 && iequals(argv[1], "herdguard")) p.target = nullptr;
             break;
         case command_kind::needs_private:
             p.open_private = true;
@@ -273,9 +286,11 @@ session::plan session::make_plan(const resp::request& req) {
             break;
         }
     }
-    // A client with a private connection uses it for everything it forwards.
+    // A client with a private connection uses it for everything it forwards, except the
+    // read-through path, whose reads belong on the shared connection (the ordering rule in run()
+    // first drains the private one).
     if (p.open_private && !private_) open_private();
-    if (p.target != nullptr && private_) p.target = private_.get();
+    if (p.target != nullptr && private_ && p.route == nullptr && !p.routed_mget) p.target = private_.get();
     return p;
 }
 
@@ -325,7 +340,13 @@ void session::execute(const resp::request& req, const plan& p) {
         case command_kind::client:
             handle_client(req, p);
             return;
+        case command_kind::info:
+            handle_info(req, p);
+            return;
         case command_kind::forward:
+            if (p.route != nullptr) return herd_get(req, *p.route);
+            if (p.routed_mget) return herd_mget(req);
+            break;
         case command_kind::needs_private:
             break;
     }
@@ -334,6 +355,17 @@ void session::execute(const resp::request& req, const plan& p) {
 
 void session::forward(const resp::request& req, redis_connection& conn, bool no_timeout) {
     stats_.commands_forwarded.add();
+    const auto& argv = req.argv;
+    auto& herd = worker_.server.herd;
+    if (!herd.empty()) {
+        // Stale-set protection: revoke leases on routed keys before the write runs, on the shared
+        // connection, so a load that started earlier can never overwrite what the client wrote.
+        for_each_written_key(argv, [&](std::string_view key) {
+            if (herd.find_route(key) != nullptr) herd.revoke(key, shared_);
+        });
+    }
+    if (iequals(argv[0], "multi")) in_multi_ = true;
+    else if (iequals(argv[0], "exec") || iequals(argv[0], "discard")) in_multi_ = false;
     last_target_ = &conn;
     auto& slot = new_slot();
     ++outstanding_;
@@ -375,11 +407,156 @@ void session::handle_hello(const resp::request& req, const plan& p) {
 
 void session::handle_select(const resp::request& req, const plan& p) {
     if (p.target != nullptr) {
+        // A failed SELECT leaves the db unchanged; assuming it changed only turns routing off
+        // for this client, the safe direction.
+        std::int64_t db = 0;
+        if (req.argv.size() == 2 && resp::parse_int64(req.argv[1], db)) db_default_ = db == cfg_.redis.database;
         forward(req, *p.target, false);
         return;
     }
     stats_.commands_local.add();
+    db_default_ = true;
     reply_local("+OK\r\n");
+}
+
+bool session::routing_enabled() const {
+    return !worker_.server.herd.empty() && db_default_ && !in_multi_ && !relay_;
+}
+
+void session::herd_get(const resp::request& req, route_runtime& route) {
+    last_target_ = &shared_;
+    auto& slot = new_slot();
+    ++outstanding_;
+    worker_.server.herd.get(route, std::string(req.argv[1]), worker_, shared_, slot);
+}
+
+namespace {
+
+// MGET key by key: routed keys through the read-through path, the others as plain GETs, the
+// replies assembled in order. Errors follow MGET's rules: a key of the wrong type is nil; an
+// unavailable Redis or upstream fails the whole MGET with its error.
+class mget_op {
+public:
+    mget_op(reply_handler& slot, std::size_t keys) : slot_(slot), parts_(keys), handlers_(keys), pending_(keys + 1) {
+        for (std::size_t i = 0; i < keys; ++i) handlers_[i] = part{this, i};
+    }
+    reply_handler& part_handler(std::size_t i) { return handlers_[i]; }
+    void dispatched() { done_one(); }  // the extra count that keeps us alive while dispatching
+
+private:
+    struct part final : reply_handler {
+        part() = default;
+        part(mget_op* o, std::size_t i) : op(o), index(i) {}
+        mget_op* op = nullptr;
+        std::size_t index = 0;
+        void on_reply(std::string_view raw) override { op->store(index, raw); }
+        void on_failure(std::string_view raw) override { op->store(index, raw); }
+    };
+
+    void store(std::size_t i, std::string_view raw) {
+        parts_[i].assign(raw);
+        done_one();
+    }
+    void done_one() {
+        if (--pending_ > 0) return;
+        std::string out;
+        for (const auto& p : parts_) {
+            if (!p.empty() && p[0] == '-' && p.rfind("-WRONGTYPE", 0) != 0) {
+                slot_.on_reply(p);
+                delete this;
+                return;
+            }
+        }
+        resp::append_array_header(out, static_cast<std::int64_t>(parts_.size()));
+        for (const auto& p : parts_) out += (!p.empty() && p[0] == '-') ? std::string("$-1\r\n") : p;
+        slot_.on_reply(out);
+        delete this;
+    }
+
+    reply_handler& slot_;
+    std::vector<std::string> parts_;
+    std::vector<part> handlers_;
+    std::size_t pending_;
+};
+
+}  // namespace
+
+void session::herd_mget(const resp::request& req) {
+    last_target_ = &shared_;
+    auto& slot = new_slot();
+    ++outstanding_;
+    auto& herd = worker_.server.herd;
+    const auto& argv = req.argv;
+    auto* op = new mget_op(slot, argv.size() - 1);
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        auto& part = op->part_handler(i - 1);
+        if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_, shared_, part);
+        else shared_.send_command({"GET", argv[i]}, &part);
+    }
+    op->dispatched();
+}
+
+namespace {
+
+// Appends the "# Herdguard" section to Redis's INFO reply (a bulk string).
+class info_append final : public reply_handler {
+public:
+    info_append(reply_handler& slot, std::string section) : slot_(slot), section_(std::move(section)) {}
+    void on_reply(std::string_view raw) override {
+        std::size_t eol = raw.find("\r\n");
+        std::int64_t len = -1;
+        if (!raw.empty() && raw[0] == '$' && eol != std::string_view::npos &&
+            resp::parse_int64(raw.substr(1, eol - 1), len) && len >= 0) {
+            std::string body(raw.substr(eol + 2, static_cast<std::size_t>(len)));
+            body += "\r\n" + section_;
+            std::string out;
+            resp::append_bulk(out, body);
+            slot_.on_reply(out);
+        } else {
+            slot_.on_reply(raw);
+        }
+        delete this;
+    }
+    void on_failure(std::string_view error) override {
+        slot_.on_failure(error);
+        delete this;
+    }
+
+private:
+    reply_handler& slot_;
+    std::string section_;
+};
+
+}  // namespace
+
+void session::handle_info(const resp::request& req, const plan& p) {
+    const auto& argv = req.argv;
+    std::string section = herdguard_info(worker_.server);
+    if (p.target == nullptr) {
+        stats_.commands_local.add();
+        std::string out;
+        resp::append_bulk(out, section);
+        reply_local(out);
+        return;
+    }
+    // Our section goes with the default set: INFO, INFO default / all / everything.
+    bool append = argv.size() == 1;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        if (iequals(argv[i], "default") || iequals(argv[i], "all") || iequals(argv[i], "everything") ||
+            iequals(argv[i], "herdguard"))
+            append = true;
+    }
+    if (!append) {
+        forward(req, *p.target, false);
+        return;
+    }
+    stats_.commands_forwarded.add();
+    last_target_ = p.target;
+    auto& slot = new_slot();
+    ++outstanding_;
+    auto* wrap = new info_append(slot, std::move(section));
+    if (req.is_inline) p.target->send_command(argv, wrap);
+    else p.target->send(req.raw, wrap);
 }
 
 void session::handle_reset() {
@@ -395,6 +572,8 @@ void session::handle_reset() {
     lib_name_.reset();
     lib_ver_.reset();
     reply_mode_ = reply_mode::on;
+    in_multi_ = false;
+    db_default_ = true;
     reply_local("+RESET\r\n");
 }
 

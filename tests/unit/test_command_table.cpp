@@ -50,3 +50,22 @@ TEST_CASE("CLIENT subcommands are split by the state they touch", "[routing]") {
         REQUIRE(classify_client({"CLIENT", sub}) == client_subcommand::needs_private);
     }
 }
+
+TEST_CASE("written keys are found for stale-set protection", "[routing]") {
+    auto keys = [](std::vector<std::string_view> argv) {
+        std::vector<std::string> out;
+        for_each_written_key(argv, [&](std::string_view k) { out.emplace_back(k); });
+        return out;
+    };
+    using v = std::vector<std::string>;
+    REQUIRE(keys({"SET", "a", "1", "EX", "5"}) == v{"a"});
+    REQUIRE(keys({"del", "a", "b", "c"}) == v{"a", "b", "c"});
+    REQUIRE(keys({"UNLINK", "a"}) == v{"a"});
+    REQUIRE(keys({"MSET", "a", "1", "b", "2"}) == v{"a", "b"});
+    REQUIRE(keys({"RENAME", "a", "b"}) == v{"a", "b"});
+    REQUIRE(keys({"GETDEL", "a"}) == v{"a"});
+    REQUIRE(keys({"EXPIRE", "a", "10"}) == v{"a"});
+    REQUIRE(keys({"GET", "a"}).empty());
+    REQUIRE(keys({"MGET", "a", "b"}).empty());
+    REQUIRE(keys({"DEL"}).empty());
+}

@@ -145,6 +145,7 @@ routes:
     stale_for: 0s
     stale_if_error: 1m
     negative_ttl: 1s
+    error_ttl: 250ms
     lock_ttl: 3s
     load_timeout: 1s
     wait_timeout: 1500ms
@@ -213,6 +214,7 @@ TEST_CASE("every field is read from YAML", "[config]") {
     CHECK(r.stale_for == duration(0));
     CHECK(r.stale_if_error == duration(60'000));
     CHECK(r.negative_ttl == duration(1000));
+    CHECK(r.error_ttl == duration(250));
     CHECK(r.lock_ttl == duration(3000));
     CHECK(r.load_timeout == duration(1000));
     CHECK(r.wait_timeout == duration(1500));
@@ -824,6 +826,7 @@ TEST_CASE("config/herdguard.yaml loads, validates and documents the defaults",
     CHECK(r.stale_for == rd.stale_for);
     CHECK(r.stale_if_error == rd.stale_if_error);
     CHECK(r.negative_ttl == rd.negative_ttl);
+    CHECK(r.error_ttl == rd.error_ttl);
     CHECK(r.lock_ttl == rd.lock_ttl);
     CHECK(r.load_timeout == rd.load_timeout);
     CHECK(r.wait_timeout == rd.wait_timeout);

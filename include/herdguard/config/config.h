@@ -50,6 +50,10 @@ struct route_config {
     duration stale_for{30000};
     duration stale_if_error{300000};
     duration negative_ttl{5000};
+    // A failed load is remembered this long across the fleet: reads in that time get stale data
+    // or the error without a new load (failed refreshes back off instead of retrying per read).
+    // 0 = off.
+    duration error_ttl{1000};
     duration lock_ttl{5000};
     duration load_timeout{2000};
     duration wait_timeout{3000};

@@ -19,6 +19,7 @@ enum class command_kind {
     select,
     reset,
     client,        // see classify_client()
+    info,          // INFO: Redis's sections plus "# Herdguard"; INFO herdguard answered locally
 };
 
 // Classifies by command name (argv[0]) and, where it matters (XREAD ... BLOCK), the arguments.
@@ -32,6 +33,33 @@ enum class client_subcommand {
     needs_private // reads or changes per-connection state: ID, INFO, LIST, TRACKING, NO-EVICT, ...
 };
 client_subcommand classify_client(const std::vector<std::string_view>& argv);
+
+// Calls `fn` for each key a write command modifies (SET, DEL, EXPIRE, MSET, RENAME...), so
+// stale-set protection can revoke leases on routed keys. Read-only commands call nothing.
+template <class Fn>
+void for_each_written_key(const std::vector<std::string_view>& argv, Fn&& fn);
+
+enum class key_positions { none, first, all, pairs, first_two };
+key_positions written_key_positions(std::string_view command);
+
+template <class Fn>
+void for_each_written_key(const std::vector<std::string_view>& argv, Fn&& fn) {
+    if (argv.size() < 2) return;
+    switch (written_key_positions(argv[0])) {
+        case key_positions::none: return;
+        case key_positions::first: fn(argv[1]); return;
+        case key_positions::all:
+            for (std::size_t i = 1; i < argv.size(); ++i) fn(argv[i]);
+            return;
+        case key_positions::pairs:
+            for (std::size_t i = 1; i < argv.size(); i += 2) fn(argv[i]);
+            return;
+        case key_positions::first_two:
+            fn(argv[1]);
+            if (argv.size() > 2) fn(argv[2]);
+            return;
+    }
+}
 
 // ASCII case-insensitive comparison, as Redis matches command names.
 bool iequals(std::string_view a, std::string_view b);

@@ -58,6 +58,8 @@ private:
         bool open_private;         // needs the private connection first
         bool no_timeout;           // blocking command: no command_timeout
         bool barrier;              // wait for every outstanding reply first (RESET)
+        route_runtime* route;      // a GET of a routed key: the read-through path
+        bool routed_mget;          // an MGET with at least one routed key
     };
 
     asio::awaitable<void> run();
@@ -73,6 +75,10 @@ private:
     void handle_select(const resp::request& req, const plan& p);
     void handle_reset();
     void handle_client(const resp::request& req, const plan& p);
+    void handle_info(const resp::request& req, const plan& p);
+    void herd_get(const resp::request& req, route_runtime& route);
+    void herd_mget(const resp::request& req);
+    bool routing_enabled() const;
 
     reply_slot& new_slot();
     void reply_local(std::string_view bytes);
@@ -110,6 +116,8 @@ private:
 
     std::shared_ptr<redis_connection> private_;
     bool relay_ = false;
+    bool in_multi_ = false;    // GETs inside MULTI are plain pass-through (no loads in transactions)
+    bool db_default_ = true;   // routes apply to the configured database only
     bool closing_ = false;
     bool closed_ = false;
     std::optional<std::string> name_;

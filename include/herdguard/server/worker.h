@@ -9,17 +9,22 @@
 #include <boost/asio/io_context.hpp>
 
 #include "herdguard/config/config.h"
+#include "herdguard/herd/read_through.h"
+#include "herdguard/loader/http_loader.h"
 #include "herdguard/metrics/stats.h"
 #include "herdguard/upstream/redis_connection.h"
 
 namespace herdguard {
 
 // State every worker reads; owned by the server, outlives all workers.
+struct worker;
 struct server_state {
-    explicit server_state(const config& c) : cfg(c) {}
+    explicit server_state(const config& c) : cfg(c), herd(c.routes) {}
     const config& cfg;
     shared_connection_registry registry;
     std::atomic<std::uint64_t> connected_clients{0};
+    herd_engine herd;
+    std::vector<worker*> workers;  // for INFO: every worker's counters
 };
 
 struct worker {
@@ -29,6 +34,7 @@ struct worker {
     std::size_t index;
     asio::io_context ctx{1};  // concurrency hint 1: single-threaded, no internal locking
     worker_stats stats;
+    std::unique_ptr<http_loader> http = std::make_unique<http_loader>(ctx.get_executor());
     std::vector<std::shared_ptr<redis_connection>> shared;
     std::size_t next_shared = 0;
 

@@ -1,0 +1,107 @@
+// The herd-proof read-through GET for keys that match a route. See src/herd/read_through.cpp for
+// the life of a GET, top to bottom.
+//
+// Shared by every worker: routes, their breakers and the single-flight table live here, behind
+// one mutex per route (taken on misses only, never on the hit path).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "herdguard/config/config.h"
+#include "herdguard/herd/route.h"
+#include "herdguard/loader/circuit_breaker.h"
+#include "herdguard/upstream/redis_connection.h"
+
+namespace herdguard {
+
+struct worker;
+
+// Per-route counters; many threads write them, so they are atomic read-modify-writes (they sit
+// on the miss path, except `requests`, `hits` and `stale_hits`).
+#define HERDGUARD_ROUTE_COUNTERS(X)                                                        \
+    X(requests, "routed GETs")                                                           \
+    X(hits, "served fresh from redis")                                                   \
+    X(stale_hits, "served stale while one refresh runs")                                 \
+    X(misses, "not fresh in redis: waited for a load")                                   \
+    X(coalesced, "misses that joined a load already in flight in this process")          \
+    X(negative_hits, "answered nil from the negative cache (upstream said 404)")         \
+    X(lock_acquired, "lease locks won")                                                  \
+    X(lock_contended, "lease locks found held by another load")                          \
+    X(lock_taken_over, "lease locks won after waiting on another holder")                \
+    X(lock_lost_at_write, "loads whose lease was gone at write-back (value not written)")\
+    X(loads_ok, "upstream loads answered 200")                                           \
+    X(loads_not_found, "upstream loads answered 404")                                    \
+    X(loads_failed, "upstream loads failed (status, timeout, connection)")               \
+    X(loads_rejected_breaker, "loads refused because the circuit was open")             \
+    X(loads_shed, "loads refused at max_concurrent_loads")                               \
+    X(failure_remembered, "misses answered from a failure remembered for error_ttl")     \
+    X(stale_served, "stale values served because nothing fresh could be had")           \
+    X(background_refreshes, "refreshes started for stale values")                        \
+    X(waiters_rejected, "requests refused at max_waiters")                               \
+    X(wait_timeouts, "requests that waited wait_timeout without a value")                \
+    X(errors, "routed GETs answered with an error")
+
+struct route_counters {
+#define HERDGUARD_DECLARE_ROUTE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
+    HERDGUARD_ROUTE_COUNTERS(HERDGUARD_DECLARE_ROUTE_COUNTER)
+#undef HERDGUARD_DECLARE_ROUTE_COUNTER
+};
+
+struct flight;
+
+struct route_runtime {
+    explicit route_runtime(const route_config& c);
+
+    route_config cfg;
+    key_pattern pattern;
+    upstream_url url;
+    circuit_breaker breaker;
+    route_counters counters;
+    std::atomic<std::int64_t> waiters_now{0};
+    std::atomic<std::int64_t> loads_in_flight{0};
+
+    std::mutex mutex;  // guards `flights` and every flight's waiter list
+    std::unordered_map<std::string, std::shared_ptr<flight>> flights;
+};
+
+// Redis key names herdguard keeps beside a routed key.
+std::string lock_key(std::string_view key);      // lease lock: "herdguard:lock:<key>"
+std::string negative_key(std::string_view key);  // remembered 404: "herdguard:neg:<key>"
+std::string failure_key(std::string_view key);   // remembered failure: "herdguard:fail:<key>"
+
+class herd_engine {
+public:
+    explicit herd_engine(const std::vector<route_config>& routes);
+    ~herd_engine();
+
+    bool empty() const { return routes_.empty(); }
+    // The first route whose pattern matches, or nullptr.
+    route_runtime* find_route(std::string_view key) const;
+
+    // A GET of a routed key. `slot` receives exactly one reply, on `w`'s executor, within
+    // command_timeout + wait_timeout. Reads go through `conn` (the caller's shared connection)
+    // so they keep their place among the caller's pipelined commands.
+    void get(route_runtime& route, std::string key, worker& w, redis_connection& conn, reply_handler& slot);
+
+    // Stale-set protection: a client write to a routed key revokes any lease in flight for it
+    // (and forgets remembered 404s and failures), so a load that started before the write can
+    // never overwrite it. Queued on `conn` before the client's command.
+    void revoke(std::string_view key, redis_connection& conn);
+
+    // "# Herdguard" INFO section.
+    std::string info_section() const;
+    const std::vector<std::unique_ptr<route_runtime>>& routes() const { return routes_; }
+
+private:
+    std::vector<std::unique_ptr<route_runtime>> routes_;
+};
+
+}  // namespace herdguard

@@ -1,0 +1,628 @@
+// The life of a routed GET
+// ------------------------
+//  1. read      GET key + PTTL key, pipelined on the client's shared connection (one round trip).
+//  2. fresh  -> answer the value.            stale (within stale_for) -> answer it, and start one
+//               background refresh.          miss (or only usable on error) -> 3.
+//  3. coalesce  join the flight for this key in this process, or start it (single flight across
+//               every worker thread). Each waiter has its own wait_timeout timer.
+//  4. lease     the flight runs ACQUIRE in Redis: remembered 404 -> nil; fresh value -> done;
+//               remembered failure -> error; else SET lock NX PX lock_ttl: won -> 5;
+//               lost -> poll ACQUIRE until the holder's value (or failure) appears, or its lease
+//               expires and this flight takes it over.
+//  5. load      behind max_concurrent_loads and the route's circuit breaker, HTTP GET upstream.
+//  6. write     WRITE_* script: only while our token still holds the lease, SET the value with a
+//               jittered TTL (+ the stale window), or remember a 404 / a failure; release.
+//  7. answer    every waiter at once, on its own thread: the value, nil, or stale data / a clear
+//               error. Nothing waits past wait_timeout; nothing lingers in the flight table.
+#include "herdguard/herd/read_through.h"
+
+#include <hiredis/hiredis.h>
+
+#include <random>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "herdguard/loader/http_loader.h"
+#include "herdguard/resp/reply.h"
+#include "herdguard/resp/request_parser.h"
+#include "herdguard/server/worker.h"
+
+namespace herdguard {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// KEYS: value, lock, negative, failure. ARGV: token, lock_ttl_ms, keep_ms.
+// Checks and takes the lease in one step, so a value written between our read and our SET NX
+// is seen here and never loaded twice.
+constexpr std::string_view acquire_script = R"lua(
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'neg'} end
+local v = redis.call('GET', KEYS[1])
+if v then
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl == -1 or pttl > tonumber(ARGV[3]) then return {'hit', v} end
+end
+local f = redis.call('GET', KEYS[4])
+if f then return {'failed', f} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'won'} end
+return {'lost'}
+)lua";
+
+// KEYS: value, lock, negative. ARGV: token, value, px. Written only while our lease holds.
+constexpr std::string_view write_value_script = R"lua(
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+)lua";
+
+// KEYS: value, lock, negative. ARGV: token, px. The upstream says the key does not exist.
+constexpr std::string_view write_negative_script = R"lua(
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[3], '1', 'PX', ARGV[2]) end
+return 1
+)lua";
+
+// KEYS: lock, failure. ARGV: token, reason, px. Release, remembering the failure fleet-wide.
+constexpr std::string_view write_failure_script = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return 1
+)lua";
+
+// A Redis reply as a tree, parsed with hiredis's reader (the herd path needs values, not bytes).
+struct redis_value {
+    int type = REDIS_REPLY_NIL;
+    std::string str;
+    long long integer = 0;
+    std::vector<redis_value> elements;
+    bool is_error() const { return type == REDIS_REPLY_ERROR; }
+};
+
+redis_value convert(const redisReply* r) {
+    redis_value v;
+    v.type = r->type;
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+        v.str.assign(r->str, r->len);
+    else if (r->type == REDIS_REPLY_INTEGER)
+        v.integer = r->integer;
+    else if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(convert(r->element[i]));
+    return v;
+}
+
+redis_value parse_reply(std::string_view raw) {
+    redis_value out;
+    redisReader* reader = redisReaderCreate();
+    void* reply = nullptr;
+    if (redisReaderFeed(reader, raw.data(), raw.size()) == REDIS_OK &&
+        redisReaderGetReply(reader, &reply) == REDIS_OK && reply != nullptr) {
+        out = convert(static_cast<redisReply*>(reply));
+        freeReplyObject(reply);
+    } else {
+        out.type = REDIS_REPLY_ERROR;
+        out.str = "ERR herdguard: unreadable reply from redis";
+    }
+    redisReaderFree(reader);
+    return out;
+}
+
+// One Redis command as an awaitable: the reply (or the connection's failure) resumes the
+// coroutine through its executor, never inline inside the connection's read loop.
+template <class Handler>
+struct call_op final : reply_handler {
+    explicit call_op(Handler h) : handler(std::move(h)) {}
+    Handler handler;
+    void on_reply(std::string_view raw) override { finish(parse_reply(raw)); }
+    void on_failure(std::string_view error) override { finish(parse_reply(error)); }
+    void finish(redis_value v) {
+        auto h = std::move(handler);
+        delete this;
+        auto ex = asio::get_associated_executor(h);
+        asio::post(ex, [h = std::move(h), v = std::move(v)]() mutable { std::move(h)(std::move(v)); });
+    }
+};
+
+asio::awaitable<redis_value> call(redis_connection& conn, std::vector<std::string> argv) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(redis_value)>(
+        [&conn](auto handler, std::vector<std::string> args) {
+            std::vector<std::string_view> views(args.begin(), args.end());
+            auto* op = new call_op<decltype(handler)>(std::move(handler));
+            conn.send_command(views, op);
+        },
+        asio::use_awaitable, std::move(argv));
+}
+
+std::string random_token() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+double uniform01() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// ttl * (1 ± jitter), at least 1 ms.
+std::int64_t jittered_ms(duration ttl, double jitter) {
+    double f = 1.0 + jitter * (2.0 * uniform01() - 1.0);
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(ttl.count()) * f));
+}
+
+// How long a value stays in Redis after its fresh time: long enough to be served stale while
+// refreshing, and as a fallback when loads fail.
+std::int64_t keep_ms(const route_config& c) { return std::max(c.stale_for, c.stale_if_error).count(); }
+
+std::string upstream_error(const route_runtime& r, std::string_view why) {
+    return fmt::format("ERR herdguard: upstream '{}' unavailable ({})", r.cfg.name, why);
+}
+
+void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+}  // namespace
+
+std::string lock_key(std::string_view key) { return "herdguard:lock:" + std::string(key); }
+std::string negative_key(std::string_view key) { return "herdguard:neg:" + std::string(key); }
+std::string failure_key(std::string_view key) { return "herdguard:fail:" + std::string(key); }
+
+// ---------------------------------------------------------------------------------------------
+// Flights and waiters.
+
+struct flight_result {
+    enum class kind { value, not_found, error, none };
+    kind outcome = kind::none;
+    std::string reply;  // value: the encoded bulk; error: the error text (no '-', no CRLF)
+};
+
+// One waiting GET. Lives on its session's executor; only `flight` bookkeeping is shared, under
+// the route mutex.
+struct waiter {
+    waiter(asio::any_io_executor e, reply_handler& s) : ex(e), slot(&s), timer(e) {}
+    asio::any_io_executor ex;
+    reply_handler* slot;
+    std::optional<std::string> fallback;  // a raw GET reply still usable on error
+    asio::steady_timer timer;
+    bool done = false;
+};
+
+struct flight {
+    std::string key;
+    std::vector<std::shared_ptr<waiter>> waiters;  // route mutex
+    std::size_t live_waiters = 0;                  // route mutex: not yet answered
+    bool finished = false;                         // route mutex
+};
+
+route_runtime::route_runtime(const route_config& c)
+    : cfg(c),
+      pattern(c.match),
+      url(parse_upstream_url(c.upstream).value_or(upstream_url{})),
+      breaker(c.breaker, c.load_timeout) {}
+
+herd_engine::herd_engine(const std::vector<route_config>& routes) {
+    for (const auto& r : routes) routes_.push_back(std::make_unique<route_runtime>(r));
+}
+
+herd_engine::~herd_engine() = default;
+
+route_runtime* herd_engine::find_route(std::string_view key) const {
+    for (const auto& r : routes_)
+        if (r->pattern.match(key)) return r.get();
+    return nullptr;
+}
+
+namespace {
+
+// Answers one waiter, on its executor, exactly once.
+void answer(route_runtime& r, waiter& w, const flight_result& res) {
+    if (w.done) return;
+    w.done = true;
+    w.timer.cancel();
+    r.waiters_now.fetch_sub(1, std::memory_order_relaxed);
+    switch (res.outcome) {
+        case flight_result::kind::value:
+            w.slot->on_reply(res.reply);
+            return;
+        case flight_result::kind::not_found:
+            w.slot->on_reply("$-1\r\n");
+            return;
+        case flight_result::kind::error:
+        case flight_result::kind::none:
+            break;
+    }
+    if (w.fallback) {  // stale_if_error: old data beats an error
+        bump(r.counters.stale_served);
+        w.slot->on_reply(*w.fallback);
+        return;
+    }
+    bump(r.counters.errors);
+    w.slot->on_reply(resp::error_reply(res.outcome == flight_result::kind::none ? upstream_error(r, "no value")
+                                                                                : res.reply));
+}
+
+// Ends a flight: out of the table first (so new misses start a new one), then every waiter is
+// answered on its own thread.
+void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result result) {
+    std::vector<std::shared_ptr<waiter>> waiters;
+    {
+        std::lock_guard lock(r.mutex);
+        auto it = r.flights.find(f->key);
+        if (it != r.flights.end() && it->second == f) r.flights.erase(it);
+        f->finished = true;
+        waiters.swap(f->waiters);
+    }
+    auto shared = std::make_shared<const flight_result>(std::move(result));
+    for (auto& w : waiters) {
+        asio::post(w->ex, [&r, w, shared] { answer(r, *w, *shared); });
+    }
+}
+
+bool has_live_waiters(route_runtime& r, const flight& f) {
+    std::lock_guard lock(r.mutex);
+    return f.live_waiters > 0;
+}
+
+asio::awaitable<void> sleep_for(duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+// Releases our lease without a value, remembering the failure fleet-wide for `remember`.
+asio::awaitable<void> release_lease(redis_connection& conn, std::string key, std::string token, std::string reason,
+                                    duration remember) {
+    std::vector<std::string> release_args{"EVAL", std::string(write_failure_script), "2", lock_key(key), failure_key(key),
+                         std::move(token), std::move(reason), std::to_string(remember.count())};
+    co_await call(conn, std::move(release_args));
+}
+
+// Steps 5 and 6: load behind the concurrency bound and the breaker, then write back under the
+// lease. Called only while holding the lease (`token`).
+asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::string& key, const std::string& token,
+                                              redis_connection& conn, http_loader& http) {
+    const auto& c = r.cfg;
+
+    if (r.loads_in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(c.max_concurrent_loads)) {
+        bump(r.counters.loads_shed);
+        co_await release_lease(conn, key, token, "", duration(0));
+        co_return flight_result{flight_result::kind::error, upstream_error(r, "too many concurrent loads")};
+    }
+    auto permit = r.breaker.try_acquire();
+    if (!permit) {
+        bump(r.counters.loads_rejected_breaker);
+        co_await release_lease(conn, key, token, "circuit open", c.error_ttl);
+        co_return flight_result{flight_result::kind::error, upstream_error(r, "circuit open")};
+    }
+
+    std::vector<std::string_view> captures;
+    r.pattern.match(key, &captures);
+    std::string target = expand_target(r.url.target_template, key, captures);
+    auto trips_before = r.breaker.trips();
+    r.loads_in_flight.fetch_add(1, std::memory_order_relaxed);
+    load_result res = co_await http.load(r.url, std::move(target), c.load_timeout, c.max_value_bytes);
+    r.loads_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    r.breaker.record(*permit, res.outcome != load_result::kind::failed);  // a 404 is a healthy answer
+    if (r.breaker.trips() != trips_before)
+        spdlog::warn("route '{}': circuit opened after load failure ({})", c.name, res.reason);
+    else if (permit->probe && r.breaker.current() == circuit_breaker::state::closed)
+        spdlog::info("route '{}': circuit closed, upstream recovered", c.name);
+
+    switch (res.outcome) {
+        case load_result::kind::ok: {
+            bump(r.counters.loads_ok);
+            std::int64_t px = jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c);
+            std::vector<std::string> write_args{"EVAL", std::string(write_value_script), "3", key, lock_key(key),
+                                          negative_key(key), token, res.body, std::to_string(px)};
+            auto w = co_await call(conn, std::move(write_args));
+            if (w.type == REDIS_REPLY_INTEGER && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            std::string bulk;
+            resp::append_bulk(bulk, res.body);
+            co_return flight_result{flight_result::kind::value, std::move(bulk)};
+        }
+        case load_result::kind::not_found: {
+            bump(r.counters.loads_not_found);
+            std::int64_t px = c.negative_ttl.count() > 0 ? jittered_ms(c.negative_ttl, c.ttl_jitter) : 0;
+            std::vector<std::string> negative_args{"EVAL", std::string(write_negative_script), "3", key, lock_key(key),
+                                          negative_key(key), token, std::to_string(px)};
+            auto w = co_await call(conn, std::move(negative_args));
+            if (w.type == REDIS_REPLY_INTEGER && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            co_return flight_result{flight_result::kind::not_found, {}};
+        }
+        case load_result::kind::failed:
+            break;
+    }
+    bump(r.counters.loads_failed);
+    spdlog::debug("route '{}': load of '{}' failed: {}", c.name, key, res.reason);
+    co_await release_lease(conn, key, token, res.reason, c.error_ttl);
+    co_return flight_result{flight_result::kind::error, upstream_error(r, res.reason)};
+}
+
+// Step 4: the flight. Runs on the worker that started it; independent of any client, so a
+// waiter that disconnects never cancels the load for the others.
+asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, worker& w) {
+    const auto& c = r.cfg;
+    redis_connection& conn = w.pick_shared();
+    const std::string token = random_token();
+    const auto started = clock::now();
+    // Waiting on another holder is bounded: its lease expires within lock_ttl, after which one
+    // flight takes it over; waiters have their own (shorter) timers on top.
+    const auto give_up = started + c.lock_ttl + c.wait_timeout;
+    bool contended = false;
+    flight_result result;
+
+    while (true) {
+        std::vector<std::string> acquire_args{"EVAL", std::string(acquire_script), "4", f->key, lock_key(f->key),
+                                      negative_key(f->key), failure_key(f->key), token,
+                                      std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c))};
+        auto v = co_await call(conn, std::move(acquire_args));
+        if (v.is_error() || v.type != REDIS_REPLY_ARRAY || v.elements.empty()) {
+            result = {flight_result::kind::error,
+                      v.is_error() ? v.str : std::string("ERR herdguard: unexpected reply from redis")};
+            break;
+        }
+        const std::string& tag = v.elements[0].str;
+        if (tag == "hit" && v.elements.size() == 2) {
+            std::string bulk;
+            resp::append_bulk(bulk, v.elements[1].str);
+            result = {flight_result::kind::value, std::move(bulk)};
+            break;
+        }
+        if (tag == "neg") {
+            bump(r.counters.negative_hits);
+            result = {flight_result::kind::not_found, {}};
+            break;
+        }
+        if (tag == "failed") {
+            bump(r.counters.failure_remembered);
+            result = {flight_result::kind::error,
+                      upstream_error(r, v.elements.size() == 2 ? v.elements[1].str : std::string("failed"))};
+            break;
+        }
+        if (tag == "won") {
+            bump(contended ? r.counters.lock_taken_over : r.counters.lock_acquired);
+            if (contended) spdlog::info("route '{}': took over the lease of '{}'", c.name, f->key);
+            result = co_await load_and_write(r, f->key, token, conn, *w.http);
+            break;
+        }
+        // "lost": another load holds the lease (here or on another instance).
+        if (!contended) {
+            bump(r.counters.lock_contended);
+            contended = true;
+        }
+        if (!has_live_waiters(r, *f)) break;  // a background refresh: the holder refreshes
+        auto now = clock::now();
+        if (now >= give_up) {
+            result = {flight_result::kind::error, upstream_error(r, "lease holder did not finish")};
+            break;
+        }
+        // Poll briskly at first (a typical load is short), then back off: 10 ms .. 100 ms.
+        auto waited = std::chrono::duration_cast<duration>(now - started);
+        co_await sleep_for(std::clamp(waited / 10, duration(10), duration(100)));
+    }
+    finish(r, f, std::move(result));
+}
+
+// protect: false — plain cache-aside, for comparison: every miss loads, nothing coalesces.
+asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> f, worker& w) {
+    const auto& c = r.cfg;
+    std::vector<std::string_view> captures;
+    r.pattern.match(f->key, &captures);
+    load_result res =
+        co_await w.http->load(r.url, expand_target(r.url.target_template, f->key, captures), c.load_timeout,
+                              c.max_value_bytes);
+    flight_result result;
+    if (res.outcome == load_result::kind::ok) {
+        bump(r.counters.loads_ok);
+        std::vector<std::string> set_args{"SET", f->key, res.body, "PX",
+                                        std::to_string(jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c))};
+        co_await call(w.pick_shared(), std::move(set_args));
+        std::string bulk;
+        resp::append_bulk(bulk, res.body);
+        result = {flight_result::kind::value, std::move(bulk)};
+    } else if (res.outcome == load_result::kind::not_found) {
+        bump(r.counters.loads_not_found);
+        result = {flight_result::kind::not_found, {}};
+    } else {
+        bump(r.counters.loads_failed);
+        result = {flight_result::kind::error, upstream_error(r, res.reason)};
+    }
+    finish(r, f, std::move(result));
+}
+
+// Step 3: join or start the flight for this key, with a deadline for this waiter.
+void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_handler& slot,
+                   std::optional<std::string> fallback) {
+    bump(r.counters.misses);
+    auto me = std::make_shared<waiter>(w.ctx.get_executor(), slot);
+    me->fallback = std::move(fallback);
+    std::shared_ptr<flight> f;
+    bool start = false;
+    {
+        std::lock_guard lock(r.mutex);
+        if (!r.cfg.protect) {
+            f = std::make_shared<flight>();
+            f->key = key;
+            start = true;
+        } else {
+            auto& slot_ref = r.flights[key];
+            if (slot_ref) {
+                if (slot_ref->live_waiters >= r.cfg.max_waiters) {
+                    f = nullptr;
+                } else {
+                    f = slot_ref;
+                    bump(r.counters.coalesced);
+                }
+            } else {
+                slot_ref = std::make_shared<flight>();
+                slot_ref->key = key;
+                f = slot_ref;
+                start = true;
+            }
+        }
+        if (f) {
+            f->waiters.push_back(me);
+            ++f->live_waiters;
+        }
+    }
+    if (!f) {  // max_waiters: shed load, stale data if we have it
+        bump(r.counters.waiters_rejected);
+        if (me->fallback) {
+            bump(r.counters.stale_served);
+            slot.on_reply(*me->fallback);
+        } else {
+            bump(r.counters.errors);
+            slot.on_reply("-BUSY herdguard: too many waiters for key\r\n");
+        }
+        return;
+    }
+    r.waiters_now.fetch_add(1, std::memory_order_relaxed);
+    std::weak_ptr<flight> weak = f;
+    me->timer.expires_after(r.cfg.wait_timeout);
+    me->timer.async_wait([&r, me, weak](const boost::system::error_code& ec) {
+        if (ec || me->done) return;
+        if (auto fl = weak.lock()) {
+            std::lock_guard lock(r.mutex);
+            if (!fl->finished && fl->live_waiters > 0) --fl->live_waiters;
+        }
+        bump(r.counters.wait_timeouts);
+        answer(r, *me, {flight_result::kind::error,
+                        upstream_error(r, fmt::format("timeout after {}ms", r.cfg.wait_timeout.count()))});
+    });
+    if (start) {
+        if (r.cfg.protect)
+            asio::co_spawn(w.ctx, run_flight(r, f, w), asio::detached);
+        else
+            asio::co_spawn(w.ctx, run_unprotected(r, f, w), asio::detached);
+    }
+}
+
+// Stale-while-revalidate: at most one refresh per key in this process; ACQUIRE makes it one
+// across the fleet. Refreshes are the lowest priority: they give way at max_concurrent_loads.
+void refresh_in_background(route_runtime& r, const std::string& key, worker& w) {
+    if (!r.cfg.protect) return;
+    std::shared_ptr<flight> f;
+    {
+        std::lock_guard lock(r.mutex);
+        auto& slot_ref = r.flights[key];
+        if (slot_ref) return;
+        if (r.loads_in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(r.cfg.max_concurrent_loads)) {
+            r.flights.erase(key);
+            bump(r.counters.loads_shed);
+            return;
+        }
+        slot_ref = std::make_shared<flight>();
+        slot_ref->key = key;
+        f = slot_ref;
+    }
+    bump(r.counters.background_refreshes);
+    asio::co_spawn(w.ctx, run_flight(r, f, w), asio::detached);
+}
+
+// Steps 1 and 2: the read, and what it means. Receives the GET and the PTTL reply in order.
+class read_op final : public reply_handler {
+public:
+    read_op(route_runtime& r, std::string key, worker& w, reply_handler& slot)
+        : r_(r), key_(std::move(key)), w_(w), slot_(slot) {}
+
+    void on_reply(std::string_view raw) override { step(raw); }
+    void on_failure(std::string_view error) override { step(error); }
+
+private:
+    void step(std::string_view raw) {
+        if (!have_value_) {
+            value_.assign(raw);
+            have_value_ = true;
+            return;
+        }
+        std::int64_t pttl = -2;
+        if (raw.size() > 3 && raw[0] == ':') resp::parse_int64(raw.substr(1, raw.size() - 3), pttl);
+        decide(pttl);
+        delete this;
+    }
+
+    void decide(std::int64_t pttl) {
+        const auto& c = r_.cfg;
+        if (!value_.empty() && value_[0] == '-') {  // WRONGTYPE, redis unavailable: Redis's answer
+            bump(r_.counters.errors);
+            slot_.on_reply(value_);
+            return;
+        }
+        if (value_ == "$-1\r\n") {
+            wait_for_load(r_, key_, w_, slot_, std::nullopt);
+            return;
+        }
+        const std::int64_t keep = keep_ms(c);
+        if (pttl == -1 || pttl > keep) {  // no TTL (written by a client) or still fresh
+            bump(r_.counters.hits);
+            slot_.on_reply(value_);
+            return;
+        }
+        // Past its fresh time by (keep - pttl); -2 means it expired between GET and PTTL.
+        const std::int64_t past = pttl < 0 ? keep : keep - pttl;
+        if (c.stale_for.count() > 0 && past <= c.stale_for.count()) {
+            bump(r_.counters.stale_hits);
+            slot_.on_reply(value_);
+            refresh_in_background(r_, key_, w_);
+            return;
+        }
+        // Too old to serve as-is, but still better than an error if loading fails.
+        bool usable = past <= c.stale_if_error.count();
+        wait_for_load(r_, key_, w_, slot_, usable ? std::optional<std::string>(value_) : std::nullopt);
+    }
+
+    route_runtime& r_;
+    std::string key_;
+    worker& w_;
+    reply_handler& slot_;
+    std::string value_;
+    bool have_value_ = false;
+};
+
+}  // namespace
+
+void herd_engine::get(route_runtime& route, std::string key, worker& w, redis_connection& conn,
+                      reply_handler& slot) {
+    bump(route.counters.requests);
+    std::string_view k = key;
+    std::string get_cmd;
+    resp::append_command(get_cmd, {"GET", k});
+    std::string pttl_cmd;
+    resp::append_command(pttl_cmd, {"PTTL", k});
+    auto* op = new read_op(route, std::move(key), w, slot);
+    conn.send(get_cmd, op);
+    conn.send(pttl_cmd, op);
+}
+
+void herd_engine::revoke(std::string_view key, redis_connection& conn) {
+    std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
+    conn.send_command({"DEL", lk, nk, fk}, &discard_reply());
+}
+
+std::string herd_engine::info_section() const {
+    std::string out = "# Herdguard\r\n";
+    out += fmt::format("routes:{}\r\n", routes_.size());
+    for (const auto& r : routes_) {
+        const auto& n = r->cfg.name;
+#define HERDGUARD_INFO_ROUTE_COUNTER(name, help) \
+    out += fmt::format("route_{}_" #name ":{}\r\n", n, r->counters.name.load(std::memory_order_relaxed));
+        HERDGUARD_ROUTE_COUNTERS(HERDGUARD_INFO_ROUTE_COUNTER)
+#undef HERDGUARD_INFO_ROUTE_COUNTER
+        out += fmt::format("route_{}_waiters_now:{}\r\n", n, r->waiters_now.load(std::memory_order_relaxed));
+        out += fmt::format("route_{}_loads_in_flight:{}\r\n", n, r->loads_in_flight.load(std::memory_order_relaxed));
+        out += fmt::format("route_{}_breaker_state:{}\r\n", n, circuit_breaker::name(r->breaker.current()));
+        out += fmt::format("route_{}_breaker_trips:{}\r\n", n, r->breaker.trips());
+        out += fmt::format("route_{}_breaker_rejections:{}\r\n", n, r->breaker.rejections());
+    }
+    return out;
+}
+
+}  // namespace herdguard
