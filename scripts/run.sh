@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds a release herdguard, starts a local redis-server
-# on loopback (unless REDIS=host:port names one), and runs herdguard on 127.0.0.1:6380 in front of
-# it with config/herdguard.yaml. Ctrl-C stops herdguard and every process this script started.
+# on loopback (unless REDIS=host:port names one) and the demo upstream on 127.0.0.1:8080 (200 ms
+# per answer, counting requests), runs herdguard on 127.0.0.1:6380 in front of them with
+# config/herdguard.yaml (product:* is read-through from the demo upstream), shows one herd being
+# absorbed, and keeps serving. Ctrl-C stops herdguard and every process this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-scripts/build.sh release herdguard >/dev/null
+scripts/build.sh release herdguard herdguard-demo-upstream >/dev/null
 bin=build/release/herdguard
 rundir=${RUNDIR:-/tmp/herdguard-run}
 mkdir -p "$rundir"
@@ -42,13 +44,27 @@ else
   echo "started redis-server on $redis_addr (pid ${pids[-1]})"
 fi
 
+upstream=${UPSTREAM_LISTEN:-127.0.0.1:8080}
+if port_free "${upstream##*:}"; then
+  build/release/herdguard-demo-upstream --listen "$upstream" --latency-ms "${UPSTREAM_LATENCY_MS:-200}" \
+    >"$rundir/upstream.log" 2>&1 &
+  pids+=($!)
+  echo "started the demo upstream on $upstream (pid ${pids[-1]}, 200 ms per answer)"
+else
+  echo "something already listens on $upstream: using it as the upstream"
+fi
+
 "$bin" --config config/herdguard.yaml --listen "$listen" --redis "$redis_addr" &
 pids+=($!)
 hg_port=${listen##*:}
 wait_ping "$hg_port" || { echo "herdguard did not start" >&2; exit 1; }
 echo
+scripts/herd-demo.sh 1000 "$hg_port" "$upstream" || true
+echo
 echo "herdguard is serving on $listen in front of redis $redis_addr. Try:"
-echo "  redis-cli -p $hg_port SET hello world"
-echo "  redis-cli -p $hg_port GET hello"
+echo "  redis-cli -p $hg_port GET product:42        # loaded from the upstream once, then cached"
+echo "  redis-cli -p $hg_port SET hello world       # anything else passes through to Redis"
+echo "  redis-cli -p $hg_port INFO herdguard        # hits, misses, coalesced waiters, breaker"
+echo "  scripts/herd-demo.sh                        # 1000 concurrent GETs of a new key"
 echo "Ctrl-C stops everything this script started."
 wait "${pids[-1]}"
