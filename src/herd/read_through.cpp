@@ -612,8 +612,8 @@ std::string herd_engine::info_section() const {
     out += fmt::format("routes:{}\r\n", routes_.size());
     for (const auto& r : routes_) {
         const auto& n = r->cfg.name;
-#define HERDGUARD_INFO_ROUTE_COUNTER(name, help) \
-    out += fmt::format("route_{}_" #name ":{}\r\n", n, r->counters.name.load(std::memory_order_relaxed));
+#define HERDGUARD_INFO_ROUTE_COUNTER(counter, help) \
+    out += fmt::format("route_{}_" #counter ":{}\r\n", n, r->counters.counter.load(std::memory_order_relaxed));
         HERDGUARD_ROUTE_COUNTERS(HERDGUARD_INFO_ROUTE_COUNTER)
 #undef HERDGUARD_INFO_ROUTE_COUNTER
         out += fmt::format("route_{}_waiters_now:{}\r\n", n, r->waiters_now.load(std::memory_order_relaxed));

@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "herdguard/admin/admin_server.h"
 #include "herdguard/server/session.h"
 
 namespace herdguard {
@@ -129,6 +130,10 @@ void server::run() {
             ctx.run();
         });
     }
+    if (cfg_.admin.enabled) {
+        admin_ = std::make_unique<admin_server>(accept_ctx_, cfg_.admin.listen, state_);
+        admin_->start();
+    }
     asio::co_spawn(accept_ctx_,
                    accept_loop(acceptor_->acceptor, workers_, state_, acceptor_->next_worker),
                    asio::detached);
@@ -142,6 +147,7 @@ void server::stop() {
     asio::post(accept_ctx_, [this] {
         error_code ignored;
         acceptor_->acceptor.close(ignored);
+        if (admin_) admin_->stop();
         if (cfg_.listen.is_unix) ::unlink(cfg_.listen.host.c_str());
     });
     for (auto& w : workers_) w->ctx.stop();

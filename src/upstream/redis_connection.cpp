@@ -89,6 +89,7 @@ void redis_connection::stop() {
     socket_.close(ignored);
     backoff_timer_.cancel();
     state_ = state::closed;
+    up_.store(false, std::memory_order_relaxed);
     fail_all("connection closed");
 }
 
@@ -192,12 +193,14 @@ asio::awaitable<void> redis_connection::run() {
                 if (registry_ != nullptr) registry_->add(client_id_, local_addr_);
             }
             state_ = state::ready;
+            up_.store(true, std::memory_order_relaxed);
             was_connected_ = true;
             ++generation_;
             backoff = backoff_initial;
             do_write();  // requests queued while connecting
             asio::co_spawn(ex_, [self, gen = generation_]() { return self->watchdog(gen); }, asio::detached);
             reason = co_await read_loop();
+            up_.store(false, std::memory_order_relaxed);
             if (mode_ == mode::shared && registry_ != nullptr) registry_->remove(client_id_, local_addr_);
             if (mode_ == mode::shared && !stopped_)
                 spdlog::warn("redis {}: connection lost ({})", cfg_.addr.to_string(), reason);

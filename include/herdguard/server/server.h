@@ -37,6 +37,7 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::unique_ptr<acceptor_impl> acceptor_;
+    std::unique_ptr<class admin_server> admin_;
 };
 
 }  // namespace herdguard

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -98,6 +99,8 @@ public:
     void set_on_closed(std::function<void(std::string_view reason)> cb) { on_closed_ = std::move(cb); }
 
     state current_state() const { return state_; }
+    // Readable from any thread (admin /readyz, metrics).
+    bool is_up() const { return up_.load(std::memory_order_relaxed); }
     std::size_t pending() const { return pending_.size(); }
     std::int64_t redis_client_id() const { return client_id_; }
     // True once a connection was established: a private connection that breaks after this has
@@ -129,6 +132,7 @@ private:
     stream_socket socket_;
     asio::steady_timer backoff_timer_;
     state state_ = state::connecting;
+    std::atomic<bool> up_{false};
     bool stopped_ = false;
     bool was_connected_ = false;
     std::uint64_t generation_ = 0;  // one per successful connect; retires the old watchdog

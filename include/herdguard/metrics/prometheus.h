@@ -1,0 +1,12 @@
+// Prometheus text exposition (format 0.0.4) of every counter and gauge, from the same lists that
+// build INFO: names herdguard_*, label `route` on route metrics.
+#pragma once
+
+#include <string>
+
+namespace herdguard {
+
+struct server_state;
+std::string prometheus_text(const server_state& state);
+
+}  // namespace herdguard

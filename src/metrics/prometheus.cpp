@@ -1,0 +1,83 @@
+#include "herdguard/metrics/prometheus.h"
+
+#include <fmt/format.h>
+
+#include "herdguard/server/worker.h"
+
+namespace herdguard {
+
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+// Route names are validated to be non-empty; escape what the label syntax needs.
+std::string label(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out.push_back('\\');
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string prometheus_text(const server_state& state) {
+    std::string out;
+    std::vector<const worker_stats*> stats;
+    for (const auto* w : state.workers) stats.push_back(&w->stats);
+    for (const auto& c : sum_counters(stats)) {
+        std::string name = fmt::format("herdguard_{}_total", c.name);
+        family(out, name, "counter", c.help);
+        out += fmt::format("{} {}\n", name, c.value);
+    }
+    family(out, "herdguard_connected_clients", "gauge", "client connections open now");
+    out += fmt::format("herdguard_connected_clients {}\n", state.connected_clients.load(std::memory_order_relaxed));
+
+    std::size_t up = 0;
+    std::size_t total = 0;
+    for (const auto* w : state.workers) {
+        for (const auto& c : w->shared) {
+            ++total;
+            if (c->is_up()) ++up;
+        }
+    }
+    family(out, "herdguard_redis_connections_up", "gauge", "shared redis connections connected now");
+    out += fmt::format("herdguard_redis_connections_up {}\n", up);
+    family(out, "herdguard_redis_connections", "gauge", "shared redis connections configured");
+    out += fmt::format("herdguard_redis_connections {}\n", total);
+
+    const auto& routes = state.herd.routes();
+#define HERDGUARD_PROM_ROUTE_COUNTER(counter, help)                                                 \
+    family(out, "herdguard_route_" #counter "_total", "counter", help);                             \
+    for (const auto& r : routes)                                                                    \
+        out += fmt::format("herdguard_route_" #counter "_total{{route=\"{}\"}} {}\n",                \
+                           label(r->cfg.name), r->counters.counter.load(std::memory_order_relaxed));
+    HERDGUARD_ROUTE_COUNTERS(HERDGUARD_PROM_ROUTE_COUNTER)
+#undef HERDGUARD_PROM_ROUTE_COUNTER
+    family(out, "herdguard_route_waiters", "gauge", "requests waiting for a load now");
+    for (const auto& r : routes)
+        out += fmt::format("herdguard_route_waiters{{route=\"{}\"}} {}\n", label(r->cfg.name),
+                           r->waiters_now.load(std::memory_order_relaxed));
+    family(out, "herdguard_route_loads_in_flight", "gauge", "upstream loads running now");
+    for (const auto& r : routes)
+        out += fmt::format("herdguard_route_loads_in_flight{{route=\"{}\"}} {}\n", label(r->cfg.name),
+                           r->loads_in_flight.load(std::memory_order_relaxed));
+    family(out, "herdguard_route_breaker_state", "gauge", "circuit breaker: 0 closed, 1 open, 2 half-open");
+    for (const auto& r : routes)
+        out += fmt::format("herdguard_route_breaker_state{{route=\"{}\"}} {}\n", label(r->cfg.name),
+                           static_cast<int>(r->breaker.current()));
+    family(out, "herdguard_route_breaker_trips_total", "counter", "times the circuit opened");
+    for (const auto& r : routes)
+        out += fmt::format("herdguard_route_breaker_trips_total{{route=\"{}\"}} {}\n", label(r->cfg.name),
+                           r->breaker.trips());
+    return out;
+}
+
+}  // namespace herdguard
