@@ -100,7 +100,7 @@ asio::awaitable<void> session::run() {
             // still answering, wait for those answers. Re-plan after waiting: the private
             // connection may have gone meanwhile.
             plan p = make_plan(req);
-            while (!closing_ && outstanding_ > 0 &&
+            while (!closing_ && replies_.outstanding() > 0 &&
                    (p.barrier || (p.target != nullptr && p.target != last_target_))) {
                 co_await wait_until_answered();
                 p = make_plan(req);
@@ -108,7 +108,7 @@ asio::awaitable<void> session::run() {
             if (closing_) break;
             execute(req, p);
         }
-        if (outstanding_ > 0) co_await wait_until_answered();
+        if (replies_.outstanding() > 0) co_await wait_until_answered();
         flush_out();
         if (closing_) break;
 
@@ -147,7 +147,7 @@ asio::awaitable<void> session::run() {
     // error) go out before the socket closes.
     closing_ = true;
     if (private_) private_->stop();
-    if (outstanding_ > 0) co_await wait_until_answered();
+    if (replies_.outstanding() > 0) co_await wait_until_answered();
     flush_out();
     co_await wait_for_writes();
     close_now();
@@ -158,7 +158,7 @@ asio::awaitable<void> session::wait_until_answered() {
     // A client blocked in BLPOP (or any private command) may hang up; Redis would notice and so
     // must we, or the private connection stays blocked forever. Watch the socket while waiting;
     // what the client pipelines meanwhile is kept in side_.
-    while (outstanding_ > 0) {
+    while (replies_.outstanding() > 0) {
         event_.expires_at(asio::steady_timer::time_point::max());
         waiting_ = true;
         if (last_target_ != nullptr && last_target_ == private_.get() && side_.size() < side_limit && !closing_) {
@@ -201,7 +201,7 @@ asio::awaitable<void> session::idle_watchdog() {
         co_await idle_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
         if (closed_) break;
         // Like Redis's timeout: blocked and subscribed clients are exempt.
-        bool exempt = relay_ || outstanding_ > 0;
+        bool exempt = relay_ || replies_.outstanding() > 0;
         if (!exempt && std::chrono::steady_clock::now() - last_activity_ > timeout) {
             spdlog::debug("closing idle client after {}ms", timeout.count());
             closing_ = true;
@@ -368,7 +368,6 @@ void session::forward(const resp::request& req, redis_connection& conn, bool no_
     else if (iequals(argv[0], "exec") || iequals(argv[0], "discard")) in_multi_ = false;
     last_target_ = &conn;
     auto& slot = new_slot();
-    ++outstanding_;
     if (req.is_inline) conn.send_command(req.argv, &slot, no_timeout);
     else conn.send(req.raw, &slot, no_timeout);
 }
@@ -426,7 +425,6 @@ bool session::routing_enabled() const {
 void session::herd_get(const resp::request& req, route_runtime& route) {
     last_target_ = &shared_;
     auto& slot = new_slot();
-    ++outstanding_;
     worker_.server.herd.get(route, std::string(req.argv[1]), worker_, shared_, slot);
 }
 
@@ -484,7 +482,6 @@ private:
 void session::herd_mget(const resp::request& req) {
     last_target_ = &shared_;
     auto& slot = new_slot();
-    ++outstanding_;
     auto& herd = worker_.server.herd;
     const auto& argv = req.argv;
     auto* op = new mget_op(slot, argv.size() - 1);
@@ -553,7 +550,6 @@ void session::handle_info(const resp::request& req, const plan& p) {
     stats_.commands_forwarded.add();
     last_target_ = p.target;
     auto& slot = new_slot();
-    ++outstanding_;
     auto* wrap = new info_append(slot, std::move(section));
     if (req.is_inline) p.target->send_command(argv, wrap);
     else p.target->send(req.raw, wrap);
@@ -690,44 +686,15 @@ void session::on_private_closed() {
 // ---------------------------------------------------------------------------------------------
 // Replies: slots complete in any order, leave in request order.
 
-session::reply_slot& session::new_slot() {
-    auto& slot = slots_.emplace_back();
-    slot.owner = this;
-    if (reply_mode_ != reply_mode::on) {
-        slot.suppress = true;
-        if (reply_mode_ == reply_mode::skip) reply_mode_ = reply_mode::on;
-    }
-    return slot;
+bool session::take_suppress() {
+    if (reply_mode_ == reply_mode::on) return false;
+    if (reply_mode_ == reply_mode::skip) reply_mode_ = reply_mode::on;
+    return true;
 }
 
-void session::reply_local(std::string_view bytes) {
-    auto& slot = new_slot();
-    slot.ready = true;
-    if (!slot.suppress) slot.data.assign(bytes);
-    drain_ready_slots();
-}
+reply_queue::slot& session::new_slot() { return replies_.expect(take_suppress()); }
 
-void session::complete(reply_slot& slot, std::string_view bytes) {
-    --outstanding_;
-    slot.ready = true;
-    if (&slot == &slots_.front()) {
-        // The common case: the oldest reply arrived; it goes straight to the output buffer.
-        if (!slot.suppress) append_out(bytes);
-        slots_.pop_front();
-        drain_ready_slots();
-    } else if (!slot.suppress) {
-        slot.data.assign(bytes);
-    }
-    if (outstanding_ == 0) notify();
-}
-
-void session::drain_ready_slots() {
-    while (!slots_.empty() && slots_.front().ready) {
-        auto& s = slots_.front();
-        if (!s.suppress) append_out(s.data);
-        slots_.pop_front();
-    }
-}
+void session::reply_local(std::string_view bytes) { replies_.push_ready(bytes, take_suppress()); }
 
 void session::append_out(std::string_view bytes) {
     if (closed_) return;

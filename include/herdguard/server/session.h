@@ -26,12 +26,13 @@
 
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/server/command_table.h"
+#include "herdguard/server/reply_queue.h"
 #include "herdguard/server/worker.h"
 #include "herdguard/upstream/redis_connection.h"
 
 namespace herdguard {
 
-class session : public std::enable_shared_from_this<session> {
+class session : public std::enable_shared_from_this<session>, private reply_queue::sink {
 public:
     session(stream_socket socket, worker& w);
     ~session();
@@ -41,16 +42,6 @@ public:
     void start();
 
 private:
-    // One reply, in request order. Filled by a Redis connection or locally.
-    struct reply_slot final : reply_handler {
-        session* owner = nullptr;
-        std::string data;
-        bool ready = false;
-        bool suppress = false;  // CLIENT REPLY OFF/SKIP: run the command, drop its reply
-        void on_reply(std::string_view raw) override { owner->complete(*this, raw); }
-        void on_failure(std::string_view error) override { owner->complete(*this, error); }
-    };
-
     // Where a request will run; decided before it runs so the session can wait at a switch.
     struct plan {
         command_kind kind;
@@ -80,10 +71,11 @@ private:
     void herd_mget(const resp::request& req);
     bool routing_enabled() const;
 
-    reply_slot& new_slot();
+    reply_queue::slot& new_slot();
+    bool take_suppress();  // CLIENT REPLY OFF/SKIP state for the next reply
     void reply_local(std::string_view bytes);
-    void complete(reply_slot& slot, std::string_view bytes);
-    void drain_ready_slots();
+    void write_reply(std::string_view bytes) override { append_out(bytes); }
+    void all_answered() override { notify(); }
     void append_out(std::string_view bytes);
     void flush_out();
     void notify();
@@ -103,8 +95,7 @@ private:
     std::size_t rend_ = 0;
     std::string side_;  // bytes read while watching a blocked client for disconnects
 
-    std::deque<reply_slot> slots_;  // unanswered or not yet written, oldest first
-    std::size_t outstanding_ = 0;   // slots not yet ready
+    reply_queue replies_{*this};  // unanswered or not yet written, oldest first
     redis_connection* last_target_ = nullptr;
 
     std::string out_;   // replies waiting to be written

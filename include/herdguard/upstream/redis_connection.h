@@ -37,21 +37,13 @@
 #include "herdguard/config/config.h"
 #include "herdguard/metrics/stats.h"
 #include "herdguard/resp/reply_framer.h"
+#include "herdguard/upstream/reply_handler.h"
 
 namespace herdguard {
 
 namespace asio = boost::asio;
 using stream_socket = asio::generic::stream_protocol::socket;
 
-// Receives the reply to one request. Called on the connection's executor, exactly once.
-class reply_handler {
-public:
-    virtual void on_reply(std::string_view raw) = 0;              // the exact bytes of one reply
-    virtual void on_failure(std::string_view error_reply) = 0;    // a complete "-ERR ...\r\n"
-
-protected:
-    ~reply_handler() = default;
-};
 
 // A handler that drops the reply: for commands herdguard sends on a client's behalf
 // (replaying CLIENT SETNAME on a new private connection).

@@ -1,0 +1,19 @@
+// The receiver of one reply from Redis (or from herdguard's own paths). Kept apart from the
+// connection so pure code (the reply queue, the read-through engine) needs no Asio headers.
+#pragma once
+
+#include <string_view>
+
+namespace herdguard {
+
+// Receives the reply to one request, exactly once, on the connection's executor.
+class reply_handler {
+public:
+    virtual void on_reply(std::string_view raw) = 0;            // the exact bytes of one reply
+    virtual void on_failure(std::string_view error_reply) = 0;  // a complete "-ERR ...\r\n"
+
+protected:
+    ~reply_handler() = default;
+};
+
+}  // namespace herdguard
