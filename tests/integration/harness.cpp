@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -120,15 +122,21 @@ bool answers_ping(std::uint16_t port) {
 
 enum class readiness { ready, exited, timed_out };
 
-// Polls connect+PING every 20 ms for at most ~5 s, giving up early if the child exits.
-readiness wait_until_ready(process& proc, std::uint16_t port) {
+// Polls `answers` every 20 ms for at most ~5 s, giving up early if the child exits.
+template <typename Probe>
+readiness wait_until_answering(process& proc, Probe answers) {
     const auto deadline = steady::now() + 5s;
     for (;;) {
         if (!proc.running()) return readiness::exited;
-        if (answers_ping(port)) return readiness::ready;
+        if (answers()) return readiness::ready;
         if (steady::now() >= deadline) return readiness::timed_out;
         std::this_thread::sleep_for(20ms);
     }
+}
+
+// Polls connect+PING every 20 ms for at most ~5 s, giving up early if the child exits.
+readiness wait_until_ready(process& proc, std::uint16_t port) {
+    return wait_until_answering(proc, [port] { return answers_ping(port); });
 }
 
 bool log_says_port_taken(const process& proc) {
@@ -755,5 +763,475 @@ command_result run_command(const std::vector<std::string>& argv_in, milliseconds
 // ---------------------------------------------------------------------------------------------
 proxy_stack::proxy_stack(herdguard_options opts)
     : redis(dir), proxy(dir, redis.port(), std::move(opts)) {}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// A loopback TCP connection; -1 with `why` set on failure.
+int connect_loopback(std::uint16_t port, milliseconds io_timeout, std::string& why) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        why = errno_text("socket");
+        return -1;
+    }
+    timeval tv = to_timeval(io_timeout);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        why = errno_text("connect 127.0.0.1:" + std::to_string(port));
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+struct fd_guard {
+    int fd;
+    ~fd_guard() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+std::string ms_text(milliseconds ms) {
+    return std::to_string(ms.count()) + "ms";
+}
+
+}  // namespace
+
+http_response http_get(std::uint16_t port, const std::string& target, milliseconds timeout) {
+    const auto deadline = steady::now() + timeout;
+    const std::string what = "HTTP GET 127.0.0.1:" + std::to_string(port) + target;
+    std::string why;
+    fd_guard sock{connect_loopback(port, timeout, why)};
+    if (sock.fd < 0) throw harness_error(what + ": " + why);
+    const std::string request = "GET " + target +
+                                " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                                "\r\nConnection: close\r\n\r\n";
+    std::string_view left = request;
+    while (!left.empty()) {
+        ssize_t n = ::send(sock.fd, left.data(), left.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw harness_error(what + ": " + errno_text("send"));
+        left.remove_prefix(static_cast<std::size_t>(n));
+    }
+    std::string in;
+    for (;;) {  // "Connection: close": the response ends at EOF
+        pollfd p{sock.fd, POLLIN, 0};
+        int r = ::poll(&p, 1, remaining_ms(deadline));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            throw harness_error(what + ": no complete response within " + ms_text(timeout) +
+                                " (got " + std::to_string(in.size()) + " bytes)");
+        }
+        char buf[16384];
+        ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            if (errno == ECONNRESET && !in.empty()) break;
+            throw harness_error(what + ": " + errno_text("recv"));
+        }
+        in.append(buf, static_cast<std::size_t>(n));
+    }
+    // "HTTP/1.1 200 OK\r\n" headers "\r\n\r\n" body
+    auto head_end = in.find("\r\n\r\n");
+    if (in.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos || in.size() < 12)
+        throw harness_error(what + ": malformed response: " + in.substr(0, 200));
+    http_response out;
+    auto [p, ec] = std::from_chars(in.data() + 9, in.data() + 12, out.status);
+    if (ec != std::errc{}) throw harness_error(what + ": bad status line: " + in.substr(0, 200));
+    out.body = in.substr(head_end + 4);
+    // Honour Content-Length when there is one (the body may not be longer, nor cut short).
+    std::string head = in.substr(0, head_end + 2);
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (auto cl = head.find("\r\ncontent-length:"); cl != std::string::npos) {
+        std::size_t at = head.find_first_not_of(' ', cl + 17);
+        std::size_t len = 0;
+        std::from_chars(head.data() + at, head.data() + head.size(), len);
+        if (out.body.size() < len)
+            throw harness_error(what + ": body cut short (" + std::to_string(out.body.size()) +
+                                " of " + std::to_string(len) + " bytes)");
+        out.body.resize(len);
+    }
+    return out;
+}
+
+std::uint64_t upstream_stats::count(const std::string& path) const {
+    auto it = paths.find(path);
+    return it == paths.end() ? 0 : it->second;
+}
+
+demo_upstream::demo_upstream(const temp_dir& dir, long latency_ms, unsigned status) {
+    for (int attempt = 0;; ++attempt) {
+        port_ = free_port();
+        proc_ = std::make_unique<process>(
+            std::vector<std::string>{
+                HERDGUARD_DEMO_UPSTREAM, "--listen", "127.0.0.1:" + std::to_string(port_),
+                "--latency-ms", std::to_string(latency_ms), "--status", std::to_string(status)},
+            dir.file("upstream-" + std::to_string(port_) + ".log"));
+        auto r = wait_until_answering(*proc_, [this] {
+            try {
+                return http_get(port_, "/_stats", 250ms).status == 200;
+            } catch (const harness_error&) {
+                return false;
+            }
+        });
+        if (r == readiness::ready) return;
+        if (r == readiness::exited && attempt < 3 && log_says_port_taken(*proc_)) continue;
+        std::string why = r == readiness::exited ? proc_->describe_exit() : "no /_stats within 5 s";
+        std::string tail = proc_->log_tail();
+        proc_->stop();
+        throw harness_error("demo upstream on port " + std::to_string(port_) +
+                            " did not become ready (" + why + "); log tail:\n" + tail);
+    }
+}
+
+std::string demo_upstream::url(std::string_view path_template) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path_template);
+}
+
+upstream_stats demo_upstream::stats() {
+    auto res = http_get(port_, "/_stats");
+    if (res.status != 200)
+        throw harness_error("demo upstream /_stats: HTTP " + std::to_string(res.status));
+    upstream_stats out;
+    out.text = res.body;
+    std::istringstream lines(res.body);
+    std::string line;
+    bool first = true;
+    while (std::getline(lines, line)) {
+        if (first) {
+            first = false;
+            if (line.rfind("total ", 0) != 0)
+                throw harness_error("demo upstream /_stats: unexpected first line: " + line);
+            out.total = std::stoull(line.substr(6));
+            continue;
+        }
+        auto space = line.find(' ');
+        if (space == std::string::npos)
+            throw harness_error("demo upstream /_stats: unexpected line: " + line);
+        out.paths[line.substr(space + 1)] += std::stoull(line.substr(0, space));
+    }
+    if (first) throw harness_error("demo upstream /_stats: empty body");
+    return out;
+}
+
+void demo_upstream::reset() {
+    auto res = http_get(port_, "/_reset");
+    if (res.status != 200 || res.body != "ok\n")
+        throw harness_error("demo upstream /_reset: HTTP " + std::to_string(res.status));
+}
+
+void demo_upstream::control(const std::string& query) {
+    auto res = http_get(port_, "/_control?" + query);
+    if (res.status != 200 || res.body != "ok\n")
+        throw harness_error("demo upstream /_control?" + query + ": HTTP " +
+                            std::to_string(res.status) + " " + res.body);
+}
+
+std::string herdguard_config(std::uint16_t redis_port, const route_options& r) {
+    std::ostringstream y;
+    y << "# written by the integration harness\n"
+      << "admin:\n  listen: \"off\"\n"
+      << "redis:\n  address: 127.0.0.1:" << redis_port << "\n"
+      << "routes:\n"
+      << "  - name: " << r.name << "\n"
+      << "    match: \"" << r.match << "\"\n"
+      << "    upstream: \"" << r.upstream << "\"\n"
+      << "    ttl: " << ms_text(r.ttl) << "\n"
+      << "    ttl_jitter: " << r.ttl_jitter << "\n"
+      << "    stale_for: " << ms_text(r.stale_for) << "\n"
+      << "    stale_if_error: " << ms_text(r.stale_if_error) << "\n"
+      << "    negative_ttl: " << ms_text(r.negative_ttl) << "\n"
+      << "    error_ttl: " << ms_text(r.error_ttl) << "\n"
+      << "    lock_ttl: " << ms_text(r.lock_ttl) << "\n"
+      << "    load_timeout: " << ms_text(r.load_timeout) << "\n"
+      << "    wait_timeout: " << ms_text(r.wait_timeout) << "\n"
+      << "    max_waiters: " << r.max_waiters << "\n"
+      << "    max_concurrent_loads: " << r.max_concurrent_loads << "\n"
+      << "    max_value_bytes: " << r.max_value_bytes << "\n"
+      << "    protect: " << (r.protect ? "true" : "false") << "\n"
+      << "    breaker:\n"
+      << "      window: " << ms_text(r.breaker.window) << "\n"
+      << "      min_calls: " << r.breaker.min_calls << "\n"
+      << "      failure_rate: " << r.breaker.failure_rate << "\n"
+      << "      open_for: " << ms_text(r.breaker.open_for) << "\n"
+      << "      half_open_probes: " << r.breaker.half_open_probes << "\n";
+    return y.str();
+}
+
+std::map<std::string, std::string> info_fields(std::string_view info_text) {
+    std::map<std::string, std::string> out;
+    while (!info_text.empty()) {
+        auto eol = info_text.find('\n');
+        std::string_view line = info_text.substr(0, eol);
+        info_text = eol == std::string_view::npos ? std::string_view{} : info_text.substr(eol + 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty() || line.front() == '#') continue;
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        out.emplace(std::string(line.substr(0, colon)), std::string(line.substr(colon + 1)));
+    }
+    return out;
+}
+
+std::string route_info(std::uint16_t proxy_port, std::string_view name, std::string_view route) {
+    client c(proxy_port);
+    auto r = c.cmd_reply({"INFO", "herdguard"});
+    if (r.type != reply::kind::string)
+        throw harness_error("INFO herdguard on port " + std::to_string(proxy_port) + ": " +
+                            r.canonical());
+    const std::string field = "route_" + std::string(route) + "_" + std::string(name);
+    auto fields = info_fields(r.str);
+    auto it = fields.find(field);
+    if (it == fields.end()) throw harness_error("INFO herdguard has no " + field + ":\n" + r.str);
+    return it->second;
+}
+
+long long route_counter(std::uint16_t proxy_port, std::string_view name, std::string_view route) {
+    std::string text = route_info(proxy_port, name, route);
+    long long v = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || p != text.data() + text.size())
+        throw harness_error("INFO herdguard: route_" + std::string(route) + "_" +
+                            std::string(name) + " is not a number: " + text);
+    return v;
+}
+
+namespace {
+
+route_options with_upstream(route_options r, const demo_upstream& up) {
+    if (r.upstream.empty()) r.upstream = up.url();
+    return r;
+}
+
+}  // namespace
+
+herd_stack::herd_stack(route_options route_in, std::size_t instances, int threads)
+    : redis(dir), upstream(dir), route(with_upstream(std::move(route_in), upstream)) {
+    herdguard_options opts;
+    opts.threads = threads;
+    opts.config_yaml = herdguard_config(redis.port(), route);
+    for (std::size_t i = 0; i < instances; ++i)
+        proxies.push_back(std::make_unique<herdguard_proc>(dir, redis.port(), opts));
+}
+
+std::vector<std::uint16_t> herd_stack::proxy_ports() const {
+    std::vector<std::uint16_t> out;
+    for (const auto& p : proxies) out.push_back(p->port());
+    return out;
+}
+
+long long herd_stack::counter_sum(std::string_view name) {
+    long long sum = 0;
+    for (auto& p : proxies)
+        if (p->running()) sum += route_counter(p->port(), name);
+    return sum;
+}
+
+std::string herd_stack::logs() {
+    std::string out;
+    for (std::size_t i = 0; i < proxies.size(); ++i) {
+        out += "--- herdguard #" + std::to_string(i) + " (" + proxies[i]->describe_exit() + ")\n";
+        out += proxies[i]->log_tail(2000) + "\n";
+    }
+    out += "--- demo upstream\n" + upstream.log_tail(2000) + "\n";
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+void raise_fd_limit(std::size_t wanted) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) throw harness_error(errno_text("getrlimit"));
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur >= wanted) return;
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < wanted)
+        throw harness_error("RLIMIT_NOFILE hard limit " + std::to_string(lim.rlim_max) +
+                            " is below the " + std::to_string(wanted) + " fds this test needs");
+    lim.rlim_cur = static_cast<rlim_t>(wanted);
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) throw harness_error(errno_text("setrlimit"));
+}
+
+std::string encode_command(const std::vector<std::string>& argv) {
+    std::string out = "*" + std::to_string(argv.size()) + "\r\n";
+    for (const auto& a : argv) {
+        out += "$" + std::to_string(a.size()) + "\r\n";
+        out += a;
+        out += "\r\n";
+    }
+    return out;
+}
+
+reply parse_reply(std::string_view bytes) {
+    reply out;
+    out.type = reply::kind::io_error;
+    redisReader* reader = redisReaderCreate();
+    void* raw = nullptr;
+    if (redisReaderFeed(reader, bytes.data(), bytes.size()) == REDIS_OK &&
+        redisReaderGetReply(reader, &raw) == REDIS_OK && raw != nullptr) {
+        out = from_hiredis(static_cast<redisReply*>(raw));
+        freeReplyObject(raw);
+    } else {
+        out.str = "unparseable reply: " + std::string(bytes.substr(0, 200));
+    }
+    redisReaderFree(reader);
+    return out;
+}
+
+crowd::crowd(const std::vector<std::uint16_t>& ports, std::size_t clients,
+             milliseconds ready_within) {
+    if (ports.empty()) throw harness_error("crowd: no ports");
+    raise_fd_limit(clients + 512);
+    members_.resize(clients);
+    for (std::size_t i = 0; i < clients; ++i) {
+        auto& m = members_[i];
+        m.port = ports[i % ports.size()];
+        std::string why;
+        m.fd = connect_loopback(m.port, 2s, why);
+        if (m.fd < 0) throw harness_error("crowd client #" + std::to_string(i) + ": " + why);
+        ::fcntl(m.fd, F_SETFL, ::fcntl(m.fd, F_GETFL) | O_NONBLOCK);
+    }
+    // Every client answers a PING before the test starts: the proxy has accepted them all.
+    auto pongs = request_all({"PING"}, ready_within);
+    for (std::size_t i = 0; i < pongs.size(); ++i) {
+        if (pongs[i].text != "+PONG")
+            throw harness_error("crowd client #" + std::to_string(i) + " (port " +
+                                std::to_string(members_[i].port) + ") did not answer PING: " +
+                                pongs[i].text + "\n" + summarize(pongs));
+    }
+}
+
+crowd::~crowd() {
+    for (auto& m : members_)
+        if (m.fd >= 0) ::close(m.fd);
+}
+
+void crowd::send(std::size_t i, const std::vector<std::string>& argv) {
+    auto& m = members_.at(i);
+    if (m.fd < 0) throw harness_error("crowd: client #" + std::to_string(i) + " is closed");
+    m.out += encode_command(argv);
+    m.waiting = true;
+    m.result = {};
+    m.sent_at = steady::now();
+    write_some(m);
+}
+
+void crowd::send_all(const std::vector<std::string>& argv) {
+    for (std::size_t i = 0; i < members_.size(); ++i)
+        if (members_[i].fd >= 0) send(i, argv);
+}
+
+void crowd::close(std::size_t i) {
+    auto& m = members_.at(i);
+    if (m.fd >= 0) ::close(m.fd);
+    m.fd = -1;
+    m.waiting = false;
+    m.result = {false, "(closed by the test)", milliseconds(0)};
+}
+
+void crowd::write_some(member& m) {
+    while (!m.out.empty()) {
+        ssize_t n = ::send(m.fd, m.out.data(), m.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            m.out.erase(0, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // POLLOUT later
+        m.waiting = false;
+        m.result = {false, "!io: " + errno_text("send"), milliseconds(0)};
+        return;
+    }
+}
+
+void crowd::read_some(member& m) {
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::recv(m.fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            m.in.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        // EOF or reset: a complete reply already buffered still counts.
+        if (!resp_reply_length(m.in)) {
+            m.waiting = false;
+            m.result = {
+                false,
+                n == 0 ? "!io: connection closed by the server" : "!io: " + errno_text("recv"),
+                milliseconds(0)};
+            return;
+        }
+        break;
+    }
+    if (auto len = resp_reply_length(m.in)) {
+        m.result.latency = std::chrono::duration_cast<milliseconds>(steady::now() - m.sent_at);
+        m.result.text = parse_reply(std::string_view(m.in).substr(0, *len)).canonical();
+        m.result.answered = true;
+        m.in.erase(0, *len);
+        m.waiting = false;
+    }
+}
+
+std::vector<crowd_reply> crowd::collect(milliseconds within) {
+    const auto deadline = steady::now() + within;
+    std::vector<pollfd> fds;
+    std::vector<member*> polled;
+    for (;;) {
+        fds.clear();
+        polled.clear();
+        for (auto& m : members_) {
+            if (!m.waiting) continue;
+            short events = POLLIN;
+            if (!m.out.empty()) events |= POLLOUT;
+            fds.push_back({m.fd, events, 0});
+            polled.push_back(&m);
+        }
+        if (fds.empty()) break;
+        int left = remaining_ms(deadline);
+        if (left == 0) break;
+        int r = ::poll(fds.data(), static_cast<nfds_t>(fds.size()), left);
+        if (r < 0 && errno != EINTR) throw harness_error(errno_text("crowd: poll"));
+        if (r <= 0) continue;
+        for (std::size_t k = 0; k < fds.size(); ++k) {
+            if (fds[k].revents == 0) continue;
+            member& m = *polled[k];
+            if (fds[k].revents & POLLOUT) write_some(m);
+            if (m.waiting && (fds[k].revents & (POLLIN | POLLHUP | POLLERR))) read_some(m);
+        }
+    }
+    std::vector<crowd_reply> out;
+    out.reserve(members_.size());
+    for (auto& m : members_) {
+        if (m.waiting) {  // still outstanding: report it, keep the socket for a later collect()
+            crowd_reply pending = m.result;
+            pending.text = "!io: no reply within " + ms_text(within);
+            out.push_back(pending);
+        } else {
+            out.push_back(m.result);
+        }
+    }
+    return out;
+}
+
+std::string summarize(const std::vector<crowd_reply>& replies) {
+    std::map<std::string, std::size_t> counts;
+    for (const auto& r : replies) ++counts[r.text.substr(0, 160)];
+    std::vector<std::pair<std::size_t, std::string>> sorted;
+    for (auto& [text, n] : counts) sorted.emplace_back(n, text);
+    std::sort(sorted.begin(), sorted.end(), std::greater<>());
+    std::string out;
+    for (std::size_t i = 0; i < sorted.size() && i < 20; ++i)
+        out += "  " + std::to_string(sorted[i].first) + " x " + sorted[i].second + "\n";
+    if (sorted.size() > 20) out += "  ... and " + std::to_string(sorted.size() - 20) + " more\n";
+    return out;
+}
 
 }  // namespace herdguard::test

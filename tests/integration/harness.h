@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -126,7 +127,9 @@ class herdguard_proc {
     void kill9() {
         if (proc_) proc_->kill9();
     }
-    std::string log_tail() const { return proc_ ? proc_->log_tail() : std::string{}; }
+    std::string log_tail(std::size_t max_bytes = 4000) const {
+        return proc_ ? proc_->log_tail(max_bytes) : std::string{};
+    }
     std::string describe_exit() const { return proc_ ? proc_->describe_exit() : "not started"; }
 
   private:
@@ -229,6 +232,187 @@ struct proxy_stack {
     client proxy_client(milliseconds timeout = 2s) { return client(proxy.port(), timeout); }
     client direct_client(milliseconds timeout = 2s) { return client(redis.port(), timeout); }
 };
+
+// ---------------------------------------------------------------------------------------------
+// Read-through routes: the scriptable demo upstream, one-route configs, INFO herdguard counters,
+// and crowds of concurrent clients.
+
+// A tiny blocking HTTP/1.1 GET over a raw socket ("Connection: close", read to EOF), bounded by
+// `timeout` as a whole. Throws harness_error on connect failure, timeout or a malformed answer.
+struct http_response {
+    int status = 0;
+    std::string body;
+};
+http_response http_get(std::uint16_t port, const std::string& target, milliseconds timeout = 2s);
+
+// GET /_stats of the demo upstream: "total N" then "<count> <path>" per path (path = request
+// target as received, query included).
+struct upstream_stats {
+    std::uint64_t total = 0;
+    std::map<std::string, std::uint64_t> paths;
+    std::string text;  // the raw body, for failure messages
+    std::uint64_t count(const std::string& path) const;
+};
+
+// HERDGUARD_DEMO_UPSTREAM on a free port (--latency-ms, --status at start; /_control later).
+// Ready once GET /_stats answers; stopped by PID like every other process here.
+class demo_upstream {
+  public:
+    explicit demo_upstream(const temp_dir& dir, long latency_ms = 0, unsigned status = 200);
+    std::uint16_t port() const { return port_; }
+    // "http://127.0.0.1:PORT" + path_template, for a route's upstream field.
+    std::string url(std::string_view path_template = "/products/{1}") const;
+
+    upstream_stats stats();
+    std::uint64_t total() { return stats().total; }
+    std::uint64_t count(const std::string& path) { return stats().count(path); }
+    void reset();  // GET /_reset: zeroes the counts (also the "#n" the values carry)
+    // GET /_control?<query>, e.g. control("latency_ms=100&hang=0"). Throws unless it answers ok.
+    void control(const std::string& query);
+
+    bool running() { return proc_ && proc_->running(); }
+    void stop() {
+        if (proc_) proc_->stop();
+    }
+    std::string log_tail(std::size_t max_bytes = 4000) const {
+        return proc_ ? proc_->log_tail(max_bytes) : std::string{};
+    }
+
+  private:
+    std::uint16_t port_ = 0;
+    std::unique_ptr<process> proc_;
+};
+
+// One route of a herdguard config. Every field starts at herdguard's built-in default (see
+// config/herdguard.yaml), so a test spells out only what it changes.
+struct breaker_options {
+    milliseconds window = 10s;
+    int min_calls = 5;
+    double failure_rate = 0.5;
+    milliseconds open_for = 5s;
+    int half_open_probes = 1;
+};
+
+struct route_options {
+    std::string name = "products";
+    std::string match = "product:*";
+    std::string upstream;  // empty: herd_stack fills in its demo upstream's url()
+    milliseconds ttl = 60s;
+    double ttl_jitter = 0.2;
+    milliseconds stale_for = 30s;
+    milliseconds stale_if_error = 300s;
+    milliseconds negative_ttl = 5s;
+    milliseconds error_ttl = 1s;
+    milliseconds lock_ttl = 5s;
+    milliseconds load_timeout = 2s;
+    milliseconds wait_timeout = 3s;
+    std::uint64_t max_waiters = 10000;
+    std::uint64_t max_concurrent_loads = 64;
+    std::uint64_t max_value_bytes = 64ull << 20;
+    bool protect = true;
+    breaker_options breaker;
+};
+
+// A complete herdguard YAML config with this one route: admin "off", redis.address the test's
+// redis-server (durations are written in ms).
+std::string herdguard_config(std::uint16_t redis_port, const route_options& route);
+
+// "key:value" lines of an INFO reply ('#' headers and blank lines skipped).
+std::map<std::string, std::string> info_fields(std::string_view info_text);
+// INFO herdguard through the proxy on `proxy_port` (a fresh connection): the value of
+// route_<route>_<name>. Throws harness_error if the field is missing.
+std::string route_info(std::uint16_t proxy_port, std::string_view name,
+                       std::string_view route = "products");
+// The same, as a number (counters, waiters_now, loads_in_flight, breaker_trips).
+long long route_counter(std::uint16_t proxy_port, std::string_view name,
+                        std::string_view route = "products");
+
+// The usual stack for read-through tests: temp dir, redis-server, the demo upstream, and
+// `instances` herdguards with one route (its upstream pointing at the demo upstream), all on the
+// same Redis.
+struct herd_stack {
+    explicit herd_stack(route_options route, std::size_t instances = 1, int threads = 2);
+    temp_dir dir;
+    redis_server redis;
+    demo_upstream upstream;
+    route_options route;
+    std::vector<std::unique_ptr<herdguard_proc>> proxies;
+
+    herdguard_proc& proxy(std::size_t i = 0) { return *proxies.at(i); }
+    std::vector<std::uint16_t> proxy_ports() const;
+    client proxy_client(std::size_t i = 0, milliseconds timeout = 2s) {
+        return client(proxy(i).port(), timeout);
+    }
+    client direct_client(milliseconds timeout = 2s) { return client(redis.port(), timeout); }
+    // Sum of one counter over every instance that is still running.
+    long long counter_sum(std::string_view name);
+    // Log tails of every process, for failure messages.
+    std::string logs();
+};
+
+// Raises RLIMIT_NOFILE's soft limit to at least `wanted` (capped at the hard limit); children
+// started afterwards inherit it. Throws harness_error if the hard limit is below `wanted`.
+void raise_fd_limit(std::size_t wanted);
+
+// RESP multibulk encoding of one command (exact bytes: any argument may hold CR, LF or NUL).
+std::string encode_command(const std::vector<std::string>& argv);
+// Parses one complete RESP reply (as resp_reply_length() delimits it) into a reply tree.
+reply parse_reply(std::string_view bytes);
+
+// Many concurrent clients driven by the calling thread: one non-blocking socket each, multiplexed
+// with poll(), so 1000 clients cost 1000 fds, not 1000 threads (and Catch assertions stay on the
+// test thread). Clients are spread round-robin over `ports`; the constructor connects them all
+// and has each answer a PING, so every session exists in the proxy before a test sends its
+// command and the sends below really are concurrent.
+struct crowd_reply {
+    bool answered = false;
+    std::string text;         // canonical reply text (see reply::canonical), or why there is none
+    milliseconds latency{0};  // from this client's send to its complete reply
+};
+
+class crowd {
+  public:
+    crowd(const std::vector<std::uint16_t>& ports, std::size_t clients,
+          milliseconds ready_within = 10s);
+    ~crowd();
+    crowd(const crowd&) = delete;
+    crowd& operator=(const crowd&) = delete;
+
+    std::size_t size() const { return members_.size(); }
+    std::uint16_t port_of(std::size_t i) const { return members_.at(i).port; }
+
+    // Queues one command on client i (or on all) and writes as much as the socket takes now.
+    void send(std::size_t i, const std::vector<std::string>& argv);
+    void send_all(const std::vector<std::string>& argv);
+    // Hangs up client i (mid-wait, say): its reply is never read.
+    void close(std::size_t i);
+    // Waits until every client with a command outstanding has its reply, or `within` passes.
+    // Returns one entry per client (closed and idle clients: answered == false).
+    std::vector<crowd_reply> collect(milliseconds within);
+    std::vector<crowd_reply> request_all(const std::vector<std::string>& argv,
+                                         milliseconds within) {
+        send_all(argv);
+        return collect(within);
+    }
+
+  private:
+    struct member {
+        int fd = -1;
+        std::uint16_t port = 0;
+        std::string out;
+        std::string in;
+        std::chrono::steady_clock::time_point sent_at;
+        bool waiting = false;
+        crowd_reply result;
+    };
+    void write_some(member& m);
+    void read_some(member& m);
+    std::vector<member> members_;
+};
+
+// "count x reply" lines for a crowd's replies, most frequent first (at most 20 distinct), for
+// failure messages.
+std::string summarize(const std::vector<crowd_reply>& replies);
 
 // Polls `pred` every `step` until it is true or `within` passes; returns the last result.
 template <typename Pred>
