@@ -42,6 +42,13 @@ void circuit_breaker::trip(clock::time_point now) {
     trips_.fetch_add(1, std::memory_order_relaxed);
 }
 
+circuit_breaker::state circuit_breaker::current() const {
+    auto st = state_.load(std::memory_order_relaxed);
+    if (st != state::open) return st;
+    std::lock_guard lock(mutex_);
+    return now_() >= open_until_ ? state::half_open : state::open;
+}
+
 std::optional<circuit_breaker::permit> circuit_breaker::try_acquire() {
     std::lock_guard lock(mutex_);
     auto now = now_();

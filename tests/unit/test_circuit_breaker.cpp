@@ -74,7 +74,9 @@ TEST_CASE("after open_for one probe goes through; its outcome decides", "[breake
     fail_n(b, 5);
     clk.t += 4999ms;
     REQUIRE_FALSE(b.try_acquire());
+    REQUIRE(b.current() == circuit_breaker::state::open);
     clk.t += 1ms;
+    REQUIRE(b.current() == circuit_breaker::state::half_open);  // reported before any load asks
     auto probe = b.try_acquire();
     REQUIRE(probe);
     REQUIRE(probe->probe);

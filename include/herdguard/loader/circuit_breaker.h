@@ -42,7 +42,9 @@ public:
     std::optional<permit> try_acquire();
     void record(const permit& p, bool success);
 
-    state current() const { return state_.load(std::memory_order_relaxed); }
+    // The state as an operator should see it: an open breaker whose open_for has passed reports
+    // half-open (it admits a probe on the next load) even before a load asks.
+    state current() const;
     std::uint64_t trips() const { return trips_.load(std::memory_order_relaxed); }
     std::uint64_t rejections() const { return rejections_.load(std::memory_order_relaxed); }
     static const char* name(state s);
