@@ -32,6 +32,16 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 }  // namespace
 
 bool parse_int64(std::string_view text, std::int64_t& value) {
+    // Fast path: lengths and counts are short non-negative numbers; 18 digits cannot overflow.
+    if (!text.empty() && text.size() <= 18 && text[0] != '-') {
+        std::int64_t acc = 0;
+        for (char c : text) {
+            if (c < '0' || c > '9') return false;
+            acc = acc * 10 + (c - '0');
+        }
+        value = acc;
+        return true;
+    }
     if (text.empty() || text.size() > 20) return false;
     std::size_t i = 0;
     bool negative = false;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
@@ -133,26 +134,27 @@ void redis_connection::schedule_flush() {
     // its requests first: one write to Redis carries them all.
     if (flush_posted_ || writing_ || state_ != state::ready) return;
     flush_posted_ = true;
-    asio::post(ex_, [self = shared_from_this()] {
-        self->flush_posted_ = false;
-        self->do_write();
-    });
+    asio::post(ex_, asio::bind_allocator(handler_allocator<int>(flush_memory_), [self = shared_from_this()] {
+                   self->flush_posted_ = false;
+                   self->do_write();
+               }));
 }
 
 void redis_connection::do_write() {
     if (writing_ || wbuf_.empty() || state_ != state::ready) return;
     writing_ = true;
     std::swap(wbuf_, inflight_);
+    auto on_written = [self = shared_from_this()](const error_code& ec, std::size_t) {
+        self->writing_ = false;
+        self->inflight_.clear();
+        if (ec) {
+            self->drop("write failed: " + ec.message());
+            return;
+        }
+        self->do_write();
+    };
     asio::async_write(socket_, asio::buffer(inflight_),
-                      [self = shared_from_this()](const error_code& ec, std::size_t) {
-                          self->writing_ = false;
-                          self->inflight_.clear();
-                          if (ec) {
-                              self->drop("write failed: " + ec.message());
-                              return;
-                          }
-                          self->do_write();
-                      });
+                      asio::bind_allocator(handler_allocator<int>(write_memory_), std::move(on_written)));
 }
 
 void redis_connection::drop(std::string reason) {

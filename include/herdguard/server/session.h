@@ -29,6 +29,7 @@
 #include "herdguard/server/reply_queue.h"
 #include "herdguard/server/worker.h"
 #include "herdguard/upstream/redis_connection.h"
+#include "herdguard/util/handler_memory.h"
 
 namespace herdguard {
 
@@ -53,9 +54,18 @@ private:
         bool routed_mget;          // an MGET with at least one routed key
     };
 
-    asio::awaitable<void> run();
-    asio::awaitable<void> wait_until_answered();
-    asio::awaitable<void> wait_for_writes();
+    // What to do once every outstanding reply is in.
+    enum class step { none, process, after_batch, finish };
+
+    void do_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void process();
+    void after_batch();
+    void wait_then(step next);
+    void resume();
+    void finish();
+    bool watch_while_waiting() const;
+    void stop_reading();
     asio::awaitable<void> idle_watchdog();
     plan make_plan(const resp::request& req);
     void execute(const resp::request& req, const plan& p);
@@ -75,10 +85,9 @@ private:
     bool take_suppress();  // CLIENT REPLY OFF/SKIP state for the next reply
     void reply_local(std::string_view bytes);
     void write_reply(std::string_view bytes) override { append_out(bytes); }
-    void all_answered() override { notify(); }
+    void all_answered() override;
     void append_out(std::string_view bytes);
     void flush_out();
-    void notify();
     void open_private();
     void on_private_closed();
     void close_now();
@@ -93,7 +102,13 @@ private:
     std::vector<char> rbuf_;
     std::size_t rstart_ = 0;
     std::size_t rend_ = 0;
-    std::string side_;  // bytes read while watching a blocked client for disconnects
+    resp::request request_;  // reused: its vectors keep their capacity
+    // One pending operation of each kind at a time: their handlers live here, not on the heap.
+    handler_memory read_memory_;
+    handler_memory write_memory_;
+    bool reading_ = false;
+    step resume_ = step::none;
+    std::shared_ptr<session> keep_alive_;  // held while replies are outstanding
 
     reply_queue replies_{*this};  // unanswered or not yet written, oldest first
     redis_connection* last_target_ = nullptr;
@@ -101,8 +116,7 @@ private:
     std::string out_;   // replies waiting to be written
     std::string wout_;  // the write in flight
     bool writing_ = false;
-    asio::steady_timer event_;  // woken by notify(): a reply arrived or a write finished
-    bool waiting_ = false;
+    bool close_after_write_ = false;
     asio::steady_timer idle_timer_;  // limits.client_timeout
 
     std::shared_ptr<redis_connection> private_;

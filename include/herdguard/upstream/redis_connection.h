@@ -38,6 +38,7 @@
 #include "herdguard/metrics/stats.h"
 #include "herdguard/resp/reply_framer.h"
 #include "herdguard/upstream/reply_handler.h"
+#include "herdguard/util/handler_memory.h"
 
 namespace herdguard {
 
@@ -131,6 +132,8 @@ private:
     std::string last_error_ = "connecting";
     std::string drop_reason_;
 
+    handler_memory write_memory_;  // the one write in flight
+    handler_memory flush_memory_;  // the one posted flush
     std::string wbuf_;
     std::string inflight_;
     bool writing_ = false;
