@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
         std::thread signal_thread([&] {
             int sig = 0;
             sigwait(&stop_signals, &sig);
-            spdlog::info("signal {}: stopping", sig);
-            srv.stop();
+            spdlog::info("signal {}: shutting down gracefully", sig);
+            srv.drain(cl.cfg.shutdown_timeout);
         });
         signal_thread.detach();
         srv.run();

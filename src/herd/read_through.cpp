@@ -198,6 +198,8 @@ struct waiter {
 
 struct flight {
     std::string key;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    bool background = false;  // a stale-while-revalidate refresh
     std::vector<std::shared_ptr<waiter>> waiters;  // route mutex
     std::size_t live_waiters = 0;                  // route mutex: not yet answered
     bool finished = false;                         // route mutex
@@ -521,6 +523,7 @@ void refresh_in_background(route_runtime& r, const std::string& key, worker& w) 
         }
         slot_ref = std::make_shared<flight>();
         slot_ref->key = key;
+        slot_ref->background = true;
         f = slot_ref;
     }
     bump(r.counters.background_refreshes);
@@ -605,6 +608,28 @@ void herd_engine::get(route_runtime& route, std::string key, worker& w, redis_co
 void herd_engine::revoke(std::string_view key, redis_connection& conn) {
     std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
     conn.send_command({"DEL", lk, nk, fk}, &discard_reply());
+}
+
+std::vector<flight_info> herd_engine::flights() const {
+    std::vector<flight_info> out;
+    auto now = clock::now();
+    for (const auto& r : routes_) {
+        std::lock_guard lock(r->mutex);
+        for (const auto& [key, f] : r->flights) {
+            out.push_back({r->cfg.name, key, f->live_waiters,
+                           std::chrono::duration_cast<duration>(now - f->started), f->background});
+        }
+    }
+    return out;
+}
+
+bool herd_engine::idle() const {
+    for (const auto& r : routes_) {
+        if (r->loads_in_flight.load(std::memory_order_relaxed) > 0) return false;
+        std::lock_guard lock(r->mutex);
+        if (!r->flights.empty()) return false;
+    }
+    return true;
 }
 
 std::string herd_engine::info_section() const {

@@ -53,6 +53,7 @@ const std::unordered_map<std::string_view, command_kind>& table() {
         {"reset", command_kind::reset},
         {"client", command_kind::client},
         {"info", command_kind::info},
+        {"herdguard", command_kind::herdguard},
     };
     return t;
 }

@@ -143,6 +143,31 @@ void server::run() {
     threads_.clear();
 }
 
+bool server::drain(duration timeout) {
+    auto* admin = admin_.get();
+    if (admin != nullptr) admin->set_draining(true);
+    asio::post(accept_ctx_, [this] {
+        error_code ignored;
+        acceptor_->acceptor.close(ignored);
+    });
+    spdlog::info("draining: not ready, not accepting; waiting up to {} for requests and loads in flight",
+                 format_duration(timeout));
+    // A bounded poll: the three conditions live on different threads, and shutdown is rare.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool clean = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (state_.busy_sessions.load() == 0 && state_.writes_in_flight.load() == 0 && state_.herd.idle()) {
+            clean = true;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (clean) spdlog::info("drained: nothing in flight");
+    else spdlog::warn("shutdown_timeout reached with requests or loads still in flight");
+    stop();
+    return clean;
+}
+
 void server::stop() {
     asio::post(accept_ctx_, [this] {
         error_code ignored;

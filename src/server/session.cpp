@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/metrics/info.h"
+#include "herdguard/server/herdguard_command.h"
 #include "herdguard/resp/reply.h"
 
 namespace herdguard {
@@ -183,6 +184,7 @@ bool session::watch_while_waiting() const {
 
 void session::wait_then(step next) {
     resume_ = next;
+    if (!keep_alive_) worker_.server.busy_sessions.fetch_add(1, std::memory_order_relaxed);
     keep_alive_ = shared_from_this();  // reply slots point into us until they are answered
     if (watch_while_waiting()) do_read();
 }
@@ -197,6 +199,7 @@ void session::all_answered() {
 
 void session::resume() {
     auto self = std::move(keep_alive_);
+    if (self) worker_.server.busy_sessions.fetch_sub(1, std::memory_order_relaxed);
     auto next = std::exchange(resume_, step::none);
     if (replies_.outstanding() > 0) {  // answered, then more was sent meanwhile: keep waiting
         wait_then(next);
@@ -294,6 +297,7 @@ session::plan session::make_plan(const resp::request& req) {
             if (!private_) p.target = nullptr;
             break;
         case command_kind::quit:
+        case command_kind::herdguard:
             p.target = nullptr;
             break;
         case command_kind::reset:
@@ -389,6 +393,10 @@ void session::execute(const resp::request& req, const plan& p) {
             return;
         case command_kind::info:
             handle_info(req, p);
+            return;
+        case command_kind::herdguard:
+            stats_.commands_local.add();
+            reply_local(herdguard_command(argv, worker_.server));
             return;
         case command_kind::forward:
             if (p.route != nullptr) return herd_get(req, *p.route);
@@ -758,9 +766,11 @@ void session::append_out(std::string_view bytes) {
 void session::flush_out() {
     if (writing_ || out_.empty() || closed_) return;
     writing_ = true;
+    worker_.server.writes_in_flight.fetch_add(1, std::memory_order_relaxed);
     std::swap(out_, wout_);
     auto on_written = [self = shared_from_this()](const error_code& ec, std::size_t n) {
         self->writing_ = false;
+        self->worker_.server.writes_in_flight.fetch_sub(1, std::memory_order_relaxed);
         self->stats_.bytes_out.add(n);
         self->wout_.clear();
         if (ec) {

@@ -68,7 +68,7 @@ struct route_runtime {
     std::atomic<std::int64_t> waiters_now{0};
     std::atomic<std::int64_t> loads_in_flight{0};
 
-    std::mutex mutex;  // guards `flights` and every flight's waiter list
+    mutable std::mutex mutex;  // guards `flights` and every flight's waiter list
     std::unordered_map<std::string, std::shared_ptr<flight>> flights;
 };
 
@@ -76,6 +76,15 @@ struct route_runtime {
 std::string lock_key(std::string_view key);      // lease lock: "herdguard:lock:<key>"
 std::string negative_key(std::string_view key);  // remembered 404: "herdguard:neg:<key>"
 std::string failure_key(std::string_view key);   // remembered failure: "herdguard:fail:<key>"
+
+// A load in flight, for HERDGUARD FLIGHTS.
+struct flight_info {
+    std::string route;
+    std::string key;
+    std::size_t waiters;
+    duration age;
+    bool background;
+};
 
 class herd_engine {
 public:
@@ -95,6 +104,10 @@ public:
     // (and forgets remembered 404s and failures), so a load that started before the write can
     // never overwrite it. Queued on `conn` before the client's command.
     void revoke(std::string_view key, redis_connection& conn);
+
+    std::vector<flight_info> flights() const;
+    // True when no flight and no load is running (graceful shutdown waits for this).
+    bool idle() const;
 
     // "# Herdguard" INFO section.
     std::string info_section() const;

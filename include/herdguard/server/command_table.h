@@ -20,6 +20,7 @@ enum class command_kind {
     reset,
     client,        // see classify_client()
     info,          // INFO: Redis's sections plus "# Herdguard"; INFO herdguard answered locally
+    herdguard,     // HERDGUARD ROUTES|STATS|FLIGHTS|CONFIG|HELP: answered locally
 };
 
 // Classifies by command name (argv[0]) and, where it matters (XREAD ... BLOCK), the arguments.

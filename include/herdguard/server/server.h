@@ -25,6 +25,10 @@ public:
     void run();
     // Thread-safe; returns at once. run() returns once workers have stopped.
     void stop();
+    // Graceful shutdown, from any thread but the workers': readiness turns 503, the listener
+    // closes, requests and loads in flight finish (up to `timeout`), then stop(). Blocks.
+    // Returns false when the timeout cut something off.
+    bool drain(duration timeout);
 
     std::vector<const worker_stats*> stats() const;
 

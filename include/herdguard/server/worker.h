@@ -23,6 +23,8 @@ struct server_state {
     const config& cfg;
     shared_connection_registry registry;
     std::atomic<std::uint64_t> connected_clients{0};
+    std::atomic<std::int64_t> busy_sessions{0};   // sessions waiting for replies (drain waits on them)
+    std::atomic<std::int64_t> writes_in_flight{0};  // client writes not yet completed (drain too)
     herd_engine herd;
     std::vector<worker*> workers;  // for INFO: every worker's counters
 };

@@ -1,0 +1,174 @@
+#include "herdguard/server/herdguard_command.h"
+
+#include <fmt/format.h>
+
+#include "herdguard/resp/reply.h"
+#include "herdguard/server/command_table.h"
+#include "herdguard/server/worker.h"
+
+namespace herdguard {
+
+namespace {
+
+using pairs = std::vector<std::pair<std::string, std::string>>;
+
+void append_pairs(std::string& out, const pairs& p) {
+    resp::append_array_header(out, static_cast<std::int64_t>(p.size() * 2));
+    for (const auto& [k, v] : p) {
+        resp::append_bulk(out, k);
+        resp::append_bulk(out, v);
+    }
+}
+
+pairs route_settings(const route_runtime& r) {
+    const auto& c = r.cfg;
+    return {
+        {"name", c.name},
+        {"match", c.match},
+        {"upstream", c.upstream},
+        {"protect", c.protect ? "yes" : "no"},
+        {"ttl", format_duration(c.ttl)},
+        {"ttl_jitter", fmt::format("{}", c.ttl_jitter)},
+        {"stale_for", format_duration(c.stale_for)},
+        {"stale_if_error", format_duration(c.stale_if_error)},
+        {"negative_ttl", format_duration(c.negative_ttl)},
+        {"error_ttl", format_duration(c.error_ttl)},
+        {"lock_ttl", format_duration(c.lock_ttl)},
+        {"load_timeout", format_duration(c.load_timeout)},
+        {"wait_timeout", format_duration(c.wait_timeout)},
+        {"max_waiters", std::to_string(c.max_waiters)},
+        {"max_concurrent_loads", std::to_string(c.max_concurrent_loads)},
+        {"max_value_bytes", std::to_string(c.max_value_bytes)},
+        {"breaker", fmt::format("window={} min_calls={} failure_rate={} open_for={} half_open_probes={}",
+                                format_duration(c.breaker.window), c.breaker.min_calls, c.breaker.failure_rate,
+                                format_duration(c.breaker.open_for), c.breaker.half_open_probes)},
+        {"breaker_state", circuit_breaker::name(r.breaker.current())},
+        {"waiters_now", std::to_string(r.waiters_now.load(std::memory_order_relaxed))},
+        {"loads_in_flight", std::to_string(r.loads_in_flight.load(std::memory_order_relaxed))},
+    };
+}
+
+pairs route_stats(const route_runtime& r) {
+    pairs p;
+#define HERDGUARD_ROUTE_STAT(counter, help) \
+    p.emplace_back(#counter, std::to_string(r.counters.counter.load(std::memory_order_relaxed)));
+    HERDGUARD_ROUTE_COUNTERS(HERDGUARD_ROUTE_STAT)
+#undef HERDGUARD_ROUTE_STAT
+    p.emplace_back("waiters_now", std::to_string(r.waiters_now.load(std::memory_order_relaxed)));
+    p.emplace_back("loads_in_flight", std::to_string(r.loads_in_flight.load(std::memory_order_relaxed)));
+    p.emplace_back("breaker_state", circuit_breaker::name(r.breaker.current()));
+    p.emplace_back("breaker_trips", std::to_string(r.breaker.trips()));
+    return p;
+}
+
+std::string routes_reply(const server_state& s) {
+    std::string out;
+    const auto& routes = s.herd.routes();
+    resp::append_array_header(out, static_cast<std::int64_t>(routes.size()));
+    for (const auto& r : routes) append_pairs(out, route_settings(*r));
+    return out;
+}
+
+std::string stats_reply(const std::vector<std::string_view>& argv, const server_state& s) {
+    std::string out;
+    if (argv.size() == 3) {
+        for (const auto& r : s.herd.routes()) {
+            if (r->cfg.name == argv[2]) {
+                append_pairs(out, route_stats(*r));
+                return out;
+            }
+        }
+        return resp::error_reply(fmt::format("ERR no such route '{}'", argv[2]));
+    }
+    pairs p;
+    std::vector<const worker_stats*> stats;
+    for (const auto* w : s.workers) stats.push_back(&w->stats);
+    p.emplace_back("connected_clients", std::to_string(s.connected_clients.load(std::memory_order_relaxed)));
+    for (const auto& c : sum_counters(stats)) p.emplace_back(c.name, std::to_string(c.value));
+    for (const auto& r : s.herd.routes())
+        for (auto& [k, v] : route_stats(*r)) p.emplace_back(fmt::format("route:{}:{}", r->cfg.name, k), v);
+    append_pairs(out, p);
+    return out;
+}
+
+std::string flights_reply(const server_state& s) {
+    std::string out;
+    auto flights = s.herd.flights();
+    resp::append_array_header(out, static_cast<std::int64_t>(flights.size()));
+    for (const auto& f : flights) {
+        append_pairs(out, {{"route", f.route},
+                           {"key", f.key},
+                           {"waiters", std::to_string(f.waiters)},
+                           {"age_ms", std::to_string(f.age.count())},
+                           {"kind", f.background ? "refresh" : "load"}});
+    }
+    return out;
+}
+
+std::string config_reply(const server_state& s) {
+    const auto& c = s.cfg;
+    // Secrets are masked: this reply may be read by anyone who can reach the RESP port.
+    pairs p = {
+        {"source", c.source.empty() ? "(flags and env only)" : c.source},
+        {"listen", c.listen.to_string()},
+        {"threads", std::to_string(c.threads)},
+        {"log_level", c.log_level},
+        {"log_format", c.log_format},
+        {"shutdown_timeout", format_duration(c.shutdown_timeout)},
+        {"redis.address", c.redis.addr.to_string()},
+        {"redis.username", c.redis.username},
+        {"redis.password", c.redis.password.empty() ? "" : "********"},
+        {"redis.database", std::to_string(c.redis.database)},
+        {"redis.connect_timeout", format_duration(c.redis.connect_timeout)},
+        {"redis.command_timeout", format_duration(c.redis.command_timeout)},
+        {"redis.connections_per_thread", std::to_string(c.redis.connections_per_thread)},
+        {"redis.max_pending", std::to_string(c.redis.max_pending)},
+        {"limits.max_clients", std::to_string(c.limits.max_clients)},
+        {"limits.max_request_bytes", std::to_string(c.limits.max_request_bytes)},
+        {"limits.max_array_length", std::to_string(c.limits.max_array_length)},
+        {"limits.max_inline_bytes", std::to_string(c.limits.max_inline_bytes)},
+        {"limits.client_output_buffer", std::to_string(c.limits.client_output_buffer)},
+        {"limits.client_timeout", format_duration(c.limits.client_timeout)},
+        {"admin.listen", c.admin.enabled ? c.admin.listen.to_string() : "off"},
+        {"routes", std::to_string(c.routes.size())},
+    };
+    std::string out;
+    append_pairs(out, p);
+    return out;
+}
+
+std::string help_reply() {
+    static const std::vector<std::string_view> lines = {
+        "HERDGUARD <subcommand>. Subcommands are:",
+        "ROUTES",
+        "    Each route with its settings, breaker state, waiters and loads in flight.",
+        "STATS [<route>]",
+        "    Every counter (proxy and routes), or one route's.",
+        "FLIGHTS",
+        "    Keys being loaded now: route, key, waiters, age, load or background refresh.",
+        "CONFIG",
+        "    The configuration in effect (secrets masked).",
+        "HELP",
+        "    This help.",
+    };
+    std::string out;
+    resp::append_array_header(out, static_cast<std::int64_t>(lines.size()));
+    for (auto l : lines) resp::append_simple(out, l);
+    return out;
+}
+
+}  // namespace
+
+std::string herdguard_command(const std::vector<std::string_view>& argv, const server_state& state) {
+    if (argv.size() < 2) return resp::error_reply("ERR wrong number of arguments for 'herdguard' command");
+    const auto sub = argv[1];
+    if (iequals(sub, "routes") && argv.size() == 2) return routes_reply(state);
+    if (iequals(sub, "stats") && argv.size() <= 3) return stats_reply(argv, state);
+    if (iequals(sub, "flights") && argv.size() == 2) return flights_reply(state);
+    if (iequals(sub, "config") && argv.size() == 2) return config_reply(state);
+    if (iequals(sub, "help") && argv.size() == 2) return help_reply();
+    return resp::error_reply(
+        fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. Try HERDGUARD HELP.", sub));
+}
+
+}  // namespace herdguard
