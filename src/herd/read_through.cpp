@@ -172,6 +172,18 @@ void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_rela
 
 }  // namespace
 
+const char* outcome_name(get_outcome o) {
+    switch (o) {
+        case get_outcome::fresh: return "fresh";
+        case get_outcome::stale: return "stale";
+        case get_outcome::loaded: return "loaded";
+        case get_outcome::waited: return "waited";
+        case get_outcome::error: return "error";
+        case get_outcome::count_: break;
+    }
+    return "?";
+}
+
 std::string lock_key(std::string_view key) { return "herdguard:lock:" + std::string(key); }
 std::string negative_key(std::string_view key) { return "herdguard:neg:" + std::string(key); }
 std::string failure_key(std::string_view key) { return "herdguard:fail:" + std::string(key); }
@@ -194,7 +206,18 @@ struct waiter {
     std::optional<std::string> fallback;  // a raw GET reply still usable on error
     asio::steady_timer timer;
     bool done = false;
+    bool started_flight = false;        // this request's miss started the load ("loaded")
+    clock::time_point request_start{};  // when the GET arrived
+    clock::time_point wait_start{};     // when it joined the flight
 };
+
+void observe(latency_histogram& h, clock::time_point since) {
+    h.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - since));
+}
+
+void observe_request(route_runtime& r, get_outcome o, clock::time_point since) {
+    observe(r.latency.request[static_cast<std::size_t>(o)], since);
+}
 
 struct flight {
     std::string key;
@@ -231,11 +254,15 @@ void answer(route_runtime& r, waiter& w, const flight_result& res) {
     w.done = true;
     w.timer.cancel();
     r.waiters_now.fetch_sub(1, std::memory_order_relaxed);
+    observe(r.latency.wait, w.wait_start);
+    const auto served = w.started_flight ? get_outcome::loaded : get_outcome::waited;
     switch (res.outcome) {
         case flight_result::kind::value:
+            observe_request(r, served, w.request_start);
             w.slot->on_reply(res.reply);
             return;
         case flight_result::kind::not_found:
+            observe_request(r, served, w.request_start);
             w.slot->on_reply("$-1\r\n");
             return;
         case flight_result::kind::error:
@@ -244,10 +271,12 @@ void answer(route_runtime& r, waiter& w, const flight_result& res) {
     }
     if (w.fallback) {  // stale_if_error: old data beats an error
         bump(r.counters.stale_served);
+        observe_request(r, get_outcome::stale, w.request_start);
         w.slot->on_reply(*w.fallback);
         return;
     }
     bump(r.counters.errors);
+    observe_request(r, get_outcome::error, w.request_start);
     w.slot->on_reply(resp::error_reply(res.outcome == flight_result::kind::none ? upstream_error(r, "no value")
                                                                                 : res.reply));
 }
@@ -310,7 +339,9 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     std::string target = expand_target(r.url.target_template, key, captures);
     auto trips_before = r.breaker.trips();
     r.loads_in_flight.fetch_add(1, std::memory_order_relaxed);
+    const auto load_start = clock::now();
     load_result res = co_await http.load(r.url, std::move(target), c.load_timeout, c.max_value_bytes);
+    observe(r.latency.load, load_start);
     r.loads_in_flight.fetch_sub(1, std::memory_order_relaxed);
     r.breaker.record(*permit, res.outcome != load_result::kind::failed);  // a 404 is a healthy answer
     if (r.breaker.trips() != trips_before)
@@ -442,10 +473,12 @@ asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> 
 
 // Step 3: join or start the flight for this key, with a deadline for this waiter.
 void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_handler& slot,
-                   std::optional<std::string> fallback) {
+                   std::optional<std::string> fallback, clock::time_point request_start) {
     bump(r.counters.misses);
     auto me = std::make_shared<waiter>(w.ctx.get_executor(), slot);
     me->fallback = std::move(fallback);
+    me->request_start = request_start;
+    me->wait_start = clock::now();
     std::shared_ptr<flight> f;
     bool start = false;
     {
@@ -473,15 +506,18 @@ void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
         if (f) {
             f->waiters.push_back(me);
             ++f->live_waiters;
+            me->started_flight = start;
         }
     }
     if (!f) {  // max_waiters: shed load, stale data if we have it
         bump(r.counters.waiters_rejected);
         if (me->fallback) {
             bump(r.counters.stale_served);
+            observe_request(r, get_outcome::stale, request_start);
             slot.on_reply(*me->fallback);
         } else {
             bump(r.counters.errors);
+            observe_request(r, get_outcome::error, request_start);
             slot.on_reply("-BUSY herdguard: too many waiters for key\r\n");
         }
         return;
@@ -534,7 +570,7 @@ void refresh_in_background(route_runtime& r, const std::string& key, worker& w) 
 class read_op final : public reply_handler {
 public:
     read_op(route_runtime& r, std::string key, worker& w, reply_handler& slot)
-        : r_(r), key_(std::move(key)), w_(w), slot_(slot) {}
+        : r_(r), key_(std::move(key)), w_(w), slot_(slot), start_(clock::now()) {}
 
     void on_reply(std::string_view raw) override { step(raw); }
     void on_failure(std::string_view error) override { step(error); }
@@ -556,16 +592,18 @@ private:
         const auto& c = r_.cfg;
         if (!value_.empty() && value_[0] == '-') {  // WRONGTYPE, redis unavailable: Redis's answer
             bump(r_.counters.errors);
+            observe_request(r_, get_outcome::error, start_);
             slot_.on_reply(value_);
             return;
         }
         if (value_ == "$-1\r\n") {
-            wait_for_load(r_, key_, w_, slot_, std::nullopt);
+            wait_for_load(r_, key_, w_, slot_, std::nullopt, start_);
             return;
         }
         const std::int64_t keep = keep_ms(c);
         if (pttl == -1 || pttl > keep) {  // no TTL (written by a client) or still fresh
             bump(r_.counters.hits);
+            observe_request(r_, get_outcome::fresh, start_);
             slot_.on_reply(value_);
             return;
         }
@@ -573,13 +611,14 @@ private:
         const std::int64_t past = pttl < 0 ? keep : keep - pttl;
         if (c.stale_for.count() > 0 && past <= c.stale_for.count()) {
             bump(r_.counters.stale_hits);
+            observe_request(r_, get_outcome::stale, start_);
             slot_.on_reply(value_);
             refresh_in_background(r_, key_, w_);
             return;
         }
         // Too old to serve as-is, but still better than an error if loading fails.
         bool usable = past <= c.stale_if_error.count();
-        wait_for_load(r_, key_, w_, slot_, usable ? std::optional<std::string>(value_) : std::nullopt);
+        wait_for_load(r_, key_, w_, slot_, usable ? std::optional<std::string>(value_) : std::nullopt, start_);
     }
 
     route_runtime& r_;
@@ -588,6 +627,7 @@ private:
     reply_handler& slot_;
     std::string value_;
     bool have_value_ = false;
+    clock::time_point start_;
 };
 
 }  // namespace

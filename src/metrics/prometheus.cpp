@@ -77,6 +77,24 @@ std::string prometheus_text(const server_state& state) {
     for (const auto& r : routes)
         out += fmt::format("herdguard_route_breaker_trips_total{{route=\"{}\"}} {}\n", label(r->cfg.name),
                            r->breaker.trips());
+
+    family(out, "herdguard_route_request_duration_seconds", "histogram",
+           "routed GET latency by outcome: fresh, stale, loaded (started the load), waited (joined it), error");
+    for (const auto& r : routes) {
+        for (std::size_t o = 0; o < static_cast<std::size_t>(get_outcome::count_); ++o) {
+            r->latency.request[o].append_prometheus(
+                out, "herdguard_route_request_duration_seconds",
+                fmt::format("route=\"{}\",outcome=\"{}\"", label(r->cfg.name), outcome_name(static_cast<get_outcome>(o))));
+        }
+    }
+    family(out, "herdguard_route_load_duration_seconds", "histogram", "upstream HTTP load latency");
+    for (const auto& r : routes)
+        r->latency.load.append_prometheus(out, "herdguard_route_load_duration_seconds",
+                                          fmt::format("route=\"{}\"", label(r->cfg.name)));
+    family(out, "herdguard_route_wait_duration_seconds", "histogram", "time a miss waited for its single flight");
+    for (const auto& r : routes)
+        r->latency.wait.append_prometheus(out, "herdguard_route_wait_duration_seconds",
+                                          fmt::format("route=\"{}\"", label(r->cfg.name)));
     return out;
 }
 

@@ -5,6 +5,7 @@
 // one mutex per route (taken on misses only, never on the hit path).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "herdguard/config/config.h"
 #include "herdguard/herd/route.h"
 #include "herdguard/loader/circuit_breaker.h"
+#include "herdguard/metrics/histogram.h"
 #include "herdguard/upstream/redis_connection.h"
 
 namespace herdguard {
@@ -57,6 +59,16 @@ struct route_counters {
 
 struct flight;
 
+// How a routed GET ended, for the latency histogram.
+enum class get_outcome { fresh, stale, loaded, waited, error, count_ };
+const char* outcome_name(get_outcome o);
+
+struct route_latency {
+    std::array<latency_histogram, static_cast<std::size_t>(get_outcome::count_)> request;  // by outcome
+    latency_histogram load;  // upstream HTTP call
+    latency_histogram wait;  // time a miss spent waiting for its flight
+};
+
 struct route_runtime {
     explicit route_runtime(const route_config& c);
 
@@ -65,6 +77,7 @@ struct route_runtime {
     upstream_url url;
     circuit_breaker breaker;
     route_counters counters;
+    route_latency latency;
     std::atomic<std::int64_t> waiters_now{0};
     std::atomic<std::int64_t> loads_in_flight{0};
 
