@@ -23,6 +23,20 @@ void setup_logging(const herdguard::config& cfg) {
     spdlog::set_default_logger(logger);
 }
 
+// SIGHUP: read the configuration again (file, env and flags, as at start) and swap the routes.
+// A file that does not validate is rejected whole and the old routes stay. Other settings
+// (listen address, threads, Redis) need a restart.
+void reload_routes(int argc, char** argv, herdguard::server& srv) {
+    auto parsed = herdguard::parse_command_line(argc, argv);
+    if (auto* err = std::get_if<herdguard::config_error>(&parsed)) {
+        spdlog::error("SIGHUP: reload rejected, keeping the current routes: {}", err->message);
+        return;
+    }
+    const auto& routes = std::get<herdguard::command_line>(parsed).cfg.routes;
+    std::size_t kept = srv.reload_routes(routes);
+    spdlog::info("SIGHUP: routes reloaded: {} in effect, {} unchanged", routes.size(), kept);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,19 +59,27 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
 
     // Signals are taken synchronously on a thread of their own, so no handler runs on a worker.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // inherited by every thread below
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread below
 
     try {
         herdguard::server srv(cl.cfg);
         std::thread signal_thread([&] {
-            int sig = 0;
-            sigwait(&stop_signals, &sig);
-            spdlog::info("signal {}: shutting down gracefully", sig);
-            srv.drain(cl.cfg.shutdown_timeout);
+            while (true) {
+                int sig = 0;
+                if (sigwait(&signals, &sig) != 0) continue;
+                if (sig == SIGHUP) {
+                    reload_routes(argc, argv, srv);
+                    continue;
+                }
+                spdlog::info("signal {}: shutting down gracefully", sig);
+                srv.drain(cl.cfg.shutdown_timeout);
+                return;
+            }
         });
         signal_thread.detach();
         srv.run();

@@ -234,15 +234,37 @@ route_runtime::route_runtime(const route_config& c)
       url(parse_upstream_url(c.upstream).value_or(upstream_url{})),
       breaker(c.breaker, c.load_timeout) {}
 
-herd_engine::herd_engine(const std::vector<route_config>& routes) {
-    for (const auto& r : routes) routes_.push_back(std::make_unique<route_runtime>(r));
-}
+herd_engine::herd_engine(const std::vector<route_config>& routes) { reload(routes); }
 
 herd_engine::~herd_engine() = default;
 
+std::size_t herd_engine::reload(const std::vector<route_config>& routes) {
+    std::lock_guard lock(reload_mutex_);
+    const route_list* current = active_.load(std::memory_order_acquire);
+    auto next = std::make_unique<route_list>();
+    std::size_t kept = 0;
+    for (const auto& cfg : routes) {
+        route_runtime* same = nullptr;
+        if (current != nullptr) {
+            for (auto* r : *current)
+                if (r->cfg == cfg) same = r;
+        }
+        if (same != nullptr) {
+            ++kept;
+            next->push_back(same);
+        } else {
+            runtimes_.push_back(std::make_unique<route_runtime>(cfg));
+            next->push_back(runtimes_.back().get());
+        }
+    }
+    lists_.push_back(std::move(next));
+    active_.store(lists_.back().get(), std::memory_order_release);
+    return kept;
+}
+
 route_runtime* herd_engine::find_route(std::string_view key) const {
-    for (const auto& r : routes_)
-        if (r->pattern.match(key)) return r.get();
+    for (auto* r : routes())
+        if (r->pattern.match(key)) return r;
     return nullptr;
 }
 
@@ -653,7 +675,7 @@ void herd_engine::revoke(std::string_view key, redis_connection& conn) {
 std::vector<flight_info> herd_engine::flights() const {
     std::vector<flight_info> out;
     auto now = clock::now();
-    for (const auto& r : routes_) {
+    for (auto* r : routes()) {
         std::lock_guard lock(r->mutex);
         for (const auto& [key, f] : r->flights) {
             out.push_back({r->cfg.name, key, f->live_waiters,
@@ -664,7 +686,9 @@ std::vector<flight_info> herd_engine::flights() const {
 }
 
 bool herd_engine::idle() const {
-    for (const auto& r : routes_) {
+    // Every runtime, not just the active ones: loads on replaced routes must finish too.
+    std::lock_guard reload_lock(reload_mutex_);
+    for (const auto& r : runtimes_) {
         if (r->loads_in_flight.load(std::memory_order_relaxed) > 0) return false;
         std::lock_guard lock(r->mutex);
         if (!r->flights.empty()) return false;
@@ -674,8 +698,9 @@ bool herd_engine::idle() const {
 
 std::string herd_engine::info_section() const {
     std::string out = "# Herdguard\r\n";
-    out += fmt::format("routes:{}\r\n", routes_.size());
-    for (const auto& r : routes_) {
+    const auto& routes = this->routes();
+    out += fmt::format("routes:{}\r\n", routes.size());
+    for (auto* r : routes) {
         const auto& n = r->cfg.name;
 #define HERDGUARD_INFO_ROUTE_COUNTER(counter, help) \
     out += fmt::format("route_{}_" #counter ":{}\r\n", n, r->counters.counter.load(std::memory_order_relaxed));

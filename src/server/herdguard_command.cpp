@@ -130,7 +130,7 @@ std::string config_reply(const server_state& s) {
         {"limits.client_output_buffer", std::to_string(c.limits.client_output_buffer)},
         {"limits.client_timeout", format_duration(c.limits.client_timeout)},
         {"admin.listen", c.admin.enabled ? c.admin.listen.to_string() : "off"},
-        {"routes", std::to_string(c.routes.size())},
+        {"routes", std::to_string(s.herd.routes().size())},
     };
     std::string out;
     append_pairs(out, p);

@@ -39,6 +39,7 @@ struct breaker_config {
     double failure_rate = 0.5;
     duration open_for{5000};
     int half_open_probes = 1;
+    friend bool operator==(const breaker_config&, const breaker_config&) = default;
 };
 
 struct route_config {
@@ -62,6 +63,7 @@ struct route_config {
     std::uint64_t max_value_bytes = 64ull << 20;
     bool protect = true;  // false: plain cache-aside, every miss loads (for benchmarks)
     breaker_config breaker;
+    friend bool operator==(const route_config&, const route_config&) = default;
 };
 
 struct admin_config {

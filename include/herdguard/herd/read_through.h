@@ -101,10 +101,18 @@ struct flight_info {
 
 class herd_engine {
 public:
+    using route_list = std::vector<route_runtime*>;
+
     explicit herd_engine(const std::vector<route_config>& routes);
     ~herd_engine();
 
-    bool empty() const { return routes_.empty(); }
+    // Replaces the routes for new requests (SIGHUP). A route whose name and settings are
+    // unchanged keeps its runtime: counters, breaker and flights carry over. Replaced runtimes
+    // stay alive until exit (a few KB per reload) so loads still running on them finish safely.
+    // Thread-safe. Returns how many routes were kept as they were.
+    std::size_t reload(const std::vector<route_config>& routes);
+
+    bool empty() const { return routes().empty(); }
     // The first route whose pattern matches, or nullptr.
     route_runtime* find_route(std::string_view key) const;
 
@@ -124,10 +132,14 @@ public:
 
     // "# Herdguard" INFO section.
     std::string info_section() const;
-    const std::vector<std::unique_ptr<route_runtime>>& routes() const { return routes_; }
+    // The routes in effect now. The list stays valid until exit (lists are never freed).
+    const route_list& routes() const { return *active_.load(std::memory_order_acquire); }
 
 private:
-    std::vector<std::unique_ptr<route_runtime>> routes_;
+    mutable std::mutex reload_mutex_;
+    std::vector<std::unique_ptr<route_runtime>> runtimes_;  // every runtime ever created
+    std::vector<std::unique_ptr<route_list>> lists_;        // every route list ever active
+    std::atomic<const route_list*> active_{nullptr};
 };
 
 }  // namespace herdguard
