@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -12,12 +13,38 @@
 
 namespace {
 
+// The message as a JSON string body: keys in log lines are client data and may hold quotes,
+// backslashes or control bytes.
+class json_escaped_message final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        static constexpr char hex[] = "0123456789abcdef";
+        for (char ch : msg.payload) {
+            auto c = static_cast<unsigned char>(ch);
+            if (c == '"' || c == '\\') {
+                dest.push_back('\\');
+                dest.push_back(ch);
+            } else if (c < 0x20) {
+                const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                dest.append(esc, esc + sizeof esc);
+            } else {
+                dest.push_back(ch);
+            }
+        }
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_escaped_message>(); }
+};
+
 void setup_logging(const herdguard::config& cfg) {
     auto logger = spdlog::stdout_logger_mt("herdguard");
-    if (cfg.log_format == "json")
-        logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
-    else
+    if (cfg.log_format == "json") {
+        auto formatter = std::make_unique<spdlog::pattern_formatter>();
+        formatter->add_flag<json_escaped_message>('*').set_pattern(
+            R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
+        logger->set_formatter(std::move(formatter));
+    } else {
         logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    }
     logger->set_level(spdlog::level::from_str(cfg.log_level));
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);

@@ -396,7 +396,9 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
             break;
     }
     bump(r.counters.loads_failed);
-    spdlog::debug("route '{}': load of '{}' failed: {}", c.name, key, res.reason);
+    if (std::uint64_t suppressed = 0; r.failure_log.allow(suppressed))
+        spdlog::warn("route '{}': load of '{}' failed: {} ({} similar lines suppressed)", c.name, key, res.reason,
+                     suppressed);
     co_await release_lease(conn, key, token, res.reason, c.error_ttl);
     co_return flight_result{flight_result::kind::error, upstream_error(r, res.reason)};
 }

@@ -82,7 +82,8 @@ asio::awaitable<void> accept_loop(acceptor_type& acceptor, std::vector<std::uniq
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
             // EMFILE and friends: log, back off briefly so we don't spin, keep serving.
-            spdlog::warn("accept failed: {}", ec.message());
+            if (std::uint64_t suppressed = 0; state.client_log.allow(suppressed))
+                spdlog::warn("accept failed: {} ({} similar lines suppressed)", ec.message(), suppressed);
             asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
             co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
@@ -92,6 +93,9 @@ asio::awaitable<void> accept_loop(acceptor_type& acceptor, std::vector<std::uniq
         if (clients > state.cfg.limits.max_clients) {
             state.connected_clients.fetch_sub(1, std::memory_order_relaxed);
             w.stats.clients_rejected.add();
+            if (std::uint64_t suppressed = 0; state.client_log.allow(suppressed))
+                spdlog::warn("client refused: limits.max_clients ({}) reached ({} similar lines suppressed)",
+                             state.cfg.limits.max_clients, suppressed);
             // As Redis: tell the client why, then close. A blocking write on a fresh socket of a
             // few bytes cannot stall (the send buffer is empty).
             static constexpr std::string_view msg = "-ERR max number of clients reached\r\n";

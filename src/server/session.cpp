@@ -754,8 +754,10 @@ void session::append_out(std::string_view bytes) {
     if (out_.size() + wout_.size() + bytes.size() > cfg_.limits.client_output_buffer) {
         // As Redis: a client that does not read its replies is disconnected, not buffered forever.
         stats_.output_buffer_disconnects.add();
-        spdlog::warn("client disconnected: output buffer over limits.client_output_buffer ({} bytes)",
-                     cfg_.limits.client_output_buffer);
+        if (std::uint64_t suppressed = 0; worker_.server.client_log.allow(suppressed))
+            spdlog::warn("client disconnected: output buffer over limits.client_output_buffer ({} bytes) "
+                         "({} similar lines suppressed)",
+                         cfg_.limits.client_output_buffer, suppressed);
         out_.clear();
         close_now();
         return;

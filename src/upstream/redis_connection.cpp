@@ -190,6 +190,7 @@ asio::awaitable<void> redis_connection::run() {
         if (stopped_) co_return;
         if (reason.empty()) {
             stats_.redis_connects.add();
+            reported_down_ = false;
             if (mode_ == mode::shared) {
                 spdlog::info("redis {}: connected (client id {})", cfg_.addr.to_string(), client_id_);
                 if (registry_ != nullptr) registry_->add(client_id_, local_addr_);
@@ -208,8 +209,14 @@ asio::awaitable<void> redis_connection::run() {
                 spdlog::warn("redis {}: connection lost ({})", cfg_.addr.to_string(), reason);
         } else {
             stats_.redis_connect_failures.add();
-            if (mode_ == mode::shared)
-                spdlog::warn("redis {}: connect failed ({})", cfg_.addr.to_string(), reason);
+            // One line when Redis goes away, then a reminder every 10 s, not one per retry.
+            std::uint64_t suppressed = 0;
+            if (mode_ == mode::shared && (!reported_down_ || down_log_.allow(suppressed))) {
+                spdlog::warn("redis {}: connect failed ({}){}", cfg_.addr.to_string(), reason,
+                             reported_down_ ? fmt::format(", {} retries since the last report", suppressed) : "");
+                if (!reported_down_) down_log_.allow(suppressed);  // start the reminder interval
+                reported_down_ = true;
+            }
         }
         if (stopped_) co_return;
         error_code ignored;

@@ -20,6 +20,7 @@
 #include "herdguard/herd/route.h"
 #include "herdguard/loader/circuit_breaker.h"
 #include "herdguard/metrics/histogram.h"
+#include "herdguard/util/log_limiter.h"
 #include "herdguard/upstream/redis_connection.h"
 
 namespace herdguard {
@@ -78,6 +79,7 @@ struct route_runtime {
     circuit_breaker breaker;
     route_counters counters;
     route_latency latency;
+    log_limiter failure_log;  // "load failed" lines for this route
     std::atomic<std::int64_t> waiters_now{0};
     std::atomic<std::int64_t> loads_in_flight{0};
 

@@ -13,6 +13,7 @@
 #include "herdguard/loader/http_loader.h"
 #include "herdguard/metrics/stats.h"
 #include "herdguard/upstream/redis_connection.h"
+#include "herdguard/util/log_limiter.h"
 
 namespace herdguard {
 
@@ -25,6 +26,7 @@ struct server_state {
     std::atomic<std::uint64_t> connected_clients{0};
     std::atomic<std::int64_t> busy_sessions{0};   // sessions waiting for replies (drain waits on them)
     std::atomic<std::int64_t> writes_in_flight{0};  // client writes not yet completed (drain too)
+    log_limiter client_log;  // rejected and cut-off clients: one line a second at most
     herd_engine herd;
     std::vector<worker*> workers;  // for INFO: every worker's counters
 };

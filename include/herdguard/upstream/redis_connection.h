@@ -39,6 +39,7 @@
 #include "herdguard/resp/reply_framer.h"
 #include "herdguard/upstream/reply_handler.h"
 #include "herdguard/util/handler_memory.h"
+#include "herdguard/util/log_limiter.h"
 
 namespace herdguard {
 
@@ -129,6 +130,8 @@ private:
     bool stopped_ = false;
     bool was_connected_ = false;
     std::uint64_t generation_ = 0;  // one per successful connect; retires the old watchdog
+    bool reported_down_ = false;     // "connect failed" logged since the last success
+    log_limiter down_log_{std::chrono::seconds(10)};
     std::string last_error_ = "connecting";
     std::string drop_reason_;
 
