@@ -5,6 +5,8 @@
 // Throwing keeps the many small readers free of error plumbing, and it never crosses the API.
 #include "herdguard/config/config.h"
 
+#include <arpa/inet.h>
+
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -418,6 +420,18 @@ void check_address(const address& addr, const std::string& field) {
     if (!parse_address(addr.to_string(), &why)) fail(field, why);
 }
 
+// Listeners bind an IP literal (or a unix socket): a host name would pass here and fail at
+// startup, so it is refused with the reason now. (Connect addresses may be names.)
+void check_listen_address(const address& addr, const std::string& field) {
+    check_address(addr, field);
+    if (addr.is_unix) return;
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, addr.host.c_str(), buf) != 1 && inet_pton(AF_INET6, addr.host.c_str(), buf) != 1) {
+        fail(field, fmt::format("must be an IP address to bind (like 127.0.0.1 or 0.0.0.0), got host name \"{}\"",
+                                addr.host));
+    }
+}
+
 bool is_host_char(char c, bool bracketed) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     if (c == '.' || c == '-') return true;
@@ -543,7 +557,7 @@ void check_route(const route_config& r, const std::string& path) {
 }
 
 void check_config(const config& cfg) {
-    check_address(cfg.listen, "listen");
+    check_listen_address(cfg.listen, "listen");
     check_range(cfg.threads, 1, 256, "threads");
     constexpr std::array<std::string_view, 6> levels{"trace", "debug", "info",
                                                      "warn",  "error", "off"};
@@ -576,7 +590,7 @@ void check_config(const config& cfg) {
     check_not_negative(l.client_timeout, "limits.client_timeout");  // 0 = no idle timeout
 
     if (cfg.admin.enabled) {
-        check_address(cfg.admin.listen, "admin.listen");
+        check_listen_address(cfg.admin.listen, "admin.listen");
         if (cfg.admin.listen == cfg.listen) {
             fail("admin.listen",
                  fmt::format("same address as listen ({})", cfg.listen.to_string()));

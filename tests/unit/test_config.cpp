@@ -843,3 +843,20 @@ TEST_CASE("config/herdguard.yaml loads, validates and documents the defaults",
     // And --check accepts it.
     CHECK(cli_ok({"--check", "--config", path}).check_only);
 }
+
+TEST_CASE("listeners must be IP literals: a host name would only fail at bind time", "[config]") {
+    herdguard::config cfg;
+    cfg.listen = *herdguard::parse_address("localhost:6380");
+    auto err = herdguard::validate(cfg);
+    REQUIRE(err);
+    CHECK(err->message.find("listen: must be an IP address to bind") != std::string::npos);
+    cfg.listen = *herdguard::parse_address("0.0.0.0:6380");
+    cfg.admin.listen = *herdguard::parse_address("admin.local:9121");
+    err = herdguard::validate(cfg);
+    REQUIRE(err);
+    CHECK(err->message.find("admin.listen: must be an IP address") != std::string::npos);
+    cfg.admin.listen = *herdguard::parse_address("[::1]:9121");
+    CHECK_FALSE(herdguard::validate(cfg));
+    cfg.redis.addr = *herdguard::parse_address("redis.default.svc.cluster.local:6379");  // names connect fine
+    CHECK_FALSE(herdguard::validate(cfg));
+}
