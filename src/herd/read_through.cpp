@@ -712,7 +712,6 @@ std::string herd_engine::info_section() const {
         out += fmt::format("route_{}_loads_in_flight:{}\r\n", n, r->loads_in_flight.load(std::memory_order_relaxed));
         out += fmt::format("route_{}_breaker_state:{}\r\n", n, circuit_breaker::name(r->breaker.current()));
         out += fmt::format("route_{}_breaker_trips:{}\r\n", n, r->breaker.trips());
-        out += fmt::format("route_{}_breaker_rejections:{}\r\n", n, r->breaker.rejections());
     }
     return out;
 }

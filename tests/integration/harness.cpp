@@ -111,9 +111,10 @@ std::string sanitise(std::string_view s, std::size_t max_len) {
     return out;
 }
 
-bool answers_ping(std::uint16_t port) {
+bool answers_ping(std::uint16_t port, const std::string& password = {}) {
     try {
         client c(port, 250ms);
+        if (!password.empty() && c.cmd({"AUTH", password}) != "+OK") return false;
         return c.cmd({"PING"}) == "+PONG";
     } catch (const harness_error&) {
         return false;
@@ -305,7 +306,8 @@ std::string process::describe_exit() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-redis_server::redis_server(const temp_dir& dir) : dir_(dir) {
+redis_server::redis_server(const temp_dir& dir, std::string password)
+    : dir_(dir), password_(std::move(password)) {
     start();
 }
 
@@ -319,12 +321,16 @@ void redis_server::start() {
         std::filesystem::create_directories(data_dir);
         auto log = dir_.file("redis-" + std::to_string(port_) + "-" +
                              std::to_string(++generation_) + ".log");
-        proc_ = std::make_unique<process>(
-            std::vector<std::string>{"redis-server", "--port", std::to_string(port_), "--bind",
-                                     "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                                     data_dir.string()},
-            log);
-        auto r = wait_until_ready(*proc_, port_);
+        std::vector<std::string> argv{
+            "redis-server",   "--port", std::to_string(port_), "--bind", "127.0.0.1",
+            "--save",         "",       "--appendonly",        "no",     "--dir",
+            data_dir.string()};
+        if (!password_.empty()) {
+            argv.push_back("--requirepass");
+            argv.push_back(password_);
+        }
+        proc_ = std::make_unique<process>(argv, log);
+        auto r = wait_until_answering(*proc_, [this] { return answers_ping(port_, password_); });
         if (r == readiness::ready) return;
         if (r == readiness::exited && !fixed_port && attempt < 3 && log_says_port_taken(*proc_))
             continue;
@@ -352,10 +358,9 @@ void redis_server::restart() {
 // ---------------------------------------------------------------------------------------------
 herdguard_proc::herdguard_proc(const temp_dir& dir, std::uint16_t redis_port,
                                herdguard_options opts) {
-    std::string config_path;
     if (!opts.config_yaml.empty()) {
-        config_path = dir.file("herdguard.yaml").string();
-        std::ofstream(config_path) << opts.config_yaml;
+        config_path_ = dir.file("herdguard.yaml");
+        std::ofstream(config_path_) << opts.config_yaml;
     }
     for (int attempt = 0;; ++attempt) {
         port_ = free_port();
@@ -367,12 +372,21 @@ herdguard_proc::herdguard_proc(const temp_dir& dir, std::uint16_t redis_port,
                                       "--threads",
                                       std::to_string(opts.threads),
                                       "--log-level",
-                                      opts.log_level,
-                                      "--admin",
-                                      "off"};
-        if (!config_path.empty()) {
+                                      opts.log_level};
+        if (opts.admin == "auto") {
+            // Two free_port() calls in a row may well return the same port.
+            do {
+                admin_port_ = free_port();
+            } while (admin_port_ == port_);
+            argv.push_back("--admin");
+            argv.push_back("127.0.0.1:" + std::to_string(admin_port_));
+        } else if (!opts.admin.empty()) {
+            argv.push_back("--admin");
+            argv.push_back(opts.admin);
+        }
+        if (!config_path_.empty()) {
             argv.push_back("--config");
-            argv.push_back(config_path);
+            argv.push_back(config_path_.string());
         }
         argv.insert(argv.end(), opts.extra_args.begin(), opts.extra_args.end());
         proc_ = std::make_unique<process>(argv,
@@ -386,6 +400,14 @@ herdguard_proc::herdguard_proc(const temp_dir& dir, std::uint16_t redis_port,
         throw harness_error("herdguard on port " + std::to_string(port_) +
                             " did not become ready (" + why + "); log tail:\n" + tail);
     }
+}
+
+void herdguard_proc::signal(int sig) {
+    if (proc_ && proc_->running()) ::kill(proc_->pid(), sig);
+}
+
+bool herdguard_proc::wait_exit(milliseconds within) {
+    return eventually([this] { return !running(); }, within, 5ms);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -89,11 +89,13 @@ class process {
     std::string name_;
 };
 
-// redis-server on a free port, persistence off, its dir inside the temp dir.
+// redis-server on a free port, persistence off, its dir inside the temp dir. With a `password`
+// it runs with --requirepass and the readiness probe authenticates first.
 class redis_server {
   public:
-    explicit redis_server(const temp_dir& dir);
+    explicit redis_server(const temp_dir& dir, std::string password = {});
     std::uint16_t port() const { return port_; }
+    const std::string& password() const { return password_; }
     bool running() { return proc_ && proc_->running(); }
     void stop();
     void kill9();
@@ -104,6 +106,7 @@ class redis_server {
   private:
     void start();  // throws with the log tail when it exits or does not answer in time
     const temp_dir& dir_;
+    std::string password_;
     std::uint16_t port_ = 0;
     int generation_ = 0;
     std::unique_ptr<process> proc_;
@@ -114,19 +117,34 @@ struct herdguard_options {
     std::string log_level = "warn";
     std::vector<std::string> extra_args;  // appended after the standard flags
     std::string config_yaml;  // non-empty: written to the temp dir, passed with --config
+    // The --admin flag: "off" (the default), "auto" (a free port, see herdguard_proc::admin_port),
+    // any other address as given, or "" for no flag at all (the config file or env decides).
+    std::string admin = "off";
 };
 
 // The proxy under test: HERDGUARD_BINARY --listen 127.0.0.1:P --redis 127.0.0.1:R --threads N
-// --log-level warn --admin off [--config FILE] [extra...]. Waits until it answers PING.
+// --log-level warn --admin off [--config FILE] [extra...] (--admin per herdguard_options::admin).
+// Waits until it answers PING.
 class herdguard_proc {
   public:
     herdguard_proc(const temp_dir& dir, std::uint16_t redis_port, herdguard_options opts = {});
     std::uint16_t port() const { return port_; }
+    // The admin HTTP port chosen for admin = "auto"; 0 otherwise.
+    std::uint16_t admin_port() const { return admin_port_; }
+    // The --config file (empty without one): tests may rewrite it and send SIGHUP.
+    const std::filesystem::path& config_path() const { return config_path_; }
+    pid_t pid() const { return proc_ ? proc_->pid() : -1; }
     bool running() { return proc_ && proc_->running(); }
     int stop() { return proc_ ? proc_->stop() : 0; }
     void kill9() {
         if (proc_) proc_->kill9();
     }
+    // Sends `sig` to the process by PID (no-op once it has been reaped).
+    void signal(int sig);
+    // Polls for exit every 5 ms up to `within`; true once it has exited (and been reaped).
+    bool wait_exit(milliseconds within);
+    // Wait status once reaped.
+    std::optional<int> wait_status() const { return proc_ ? proc_->wait_status() : std::nullopt; }
     std::string log_tail(std::size_t max_bytes = 4000) const {
         return proc_ ? proc_->log_tail(max_bytes) : std::string{};
     }
@@ -134,6 +152,8 @@ class herdguard_proc {
 
   private:
     std::uint16_t port_ = 0;
+    std::uint16_t admin_port_ = 0;
+    std::filesystem::path config_path_;
     std::unique_ptr<process> proc_;
 };
 
