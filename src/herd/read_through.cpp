@@ -446,7 +446,9 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, wo
         }
         if (tag == "won") {
             bump(contended ? r.counters.lock_taken_over : r.counters.lock_acquired);
-            if (contended) spdlog::info("route '{}': took over the lease of '{}'", c.name, f->key);
+            if (std::uint64_t suppressed = 0; contended && r.takeover_log.allow(suppressed))
+                spdlog::info("route '{}': took over the lease of '{}' ({} similar lines suppressed)", c.name, f->key,
+                             suppressed);
             result = co_await load_and_write(r, f->key, token, conn, *w.http);
             break;
         }

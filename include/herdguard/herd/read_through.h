@@ -79,7 +79,8 @@ struct route_runtime {
     circuit_breaker breaker;
     route_counters counters;
     route_latency latency;
-    log_limiter failure_log;  // "load failed" lines for this route
+    log_limiter failure_log;   // "load failed" lines for this route
+    log_limiter takeover_log;  // "took over the lease" lines
     std::atomic<std::int64_t> waiters_now{0};
     std::atomic<std::int64_t> loads_in_flight{0};
 

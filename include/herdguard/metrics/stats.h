@@ -19,6 +19,7 @@ namespace herdguard {
     X(commands, "commands received from clients")                                                  \
     X(commands_local, "commands answered by herdguard itself")                                     \
     X(commands_forwarded, "commands forwarded to redis")                                           \
+    X(error_replies, "error replies sent to clients (Redis's or herdguard's)")                     \
     X(protocol_errors, "clients disconnected for malformed RESP")                                  \
     X(output_buffer_disconnects, "clients disconnected at limits.client_output_buffer")            \
     X(redis_unavailable_replies, "commands answered with 'redis unavailable'")                     \

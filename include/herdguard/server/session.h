@@ -84,7 +84,10 @@ private:
     reply_queue::slot& new_slot();
     bool take_suppress();  // CLIENT REPLY OFF/SKIP state for the next reply
     void reply_local(std::string_view bytes);
-    void write_reply(std::string_view bytes) override { append_out(bytes); }
+    void write_reply(std::string_view bytes) override {
+        if (!bytes.empty() && bytes[0] == '-') stats_.error_replies.add();
+        append_out(bytes);
+    }
     void all_answered() override;
     void append_out(std::string_view bytes);
     void flush_out();
