@@ -247,6 +247,33 @@ void read_admin(const YAML::Node& node, const std::string& path, admin_config& a
                  });
 }
 
+void read_auth(const YAML::Node& node, const std::string& path, auth_config& a) {
+    read_mapping(node, path, [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+        if (key == "password") {
+            a.password = read_string(v, f);
+        } else if (key == "users") {
+            if (v.IsNull()) return true;
+            if (!v.IsSequence()) fail(f, fmt::format("expected a list of users, got {}", describe(v)));
+            std::vector<auth_user> users;
+            for (const auto& item : v) {
+                auth_user u;
+                const std::string up = fmt::format("{}[{}]", f, users.size());
+                read_mapping(item, up, [&](const std::string& k, const YAML::Node& uv, const std::string& uf) {
+                    if (k == "name") u.name = read_string(uv, uf);
+                    else if (k == "password") u.password = read_string(uv, uf);
+                    else return false;
+                    return true;
+                });
+                users.push_back(std::move(u));
+            }
+            a.users = std::move(users);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
 void read_breaker(const YAML::Node& node, const std::string& path, breaker_config& b) {
     read_mapping(node, path,
                  [&](const std::string& key, const YAML::Node& v, const std::string& f) {
@@ -343,6 +370,8 @@ void read_config(const YAML::Node& root, config& cfg) {
             read_limits(v, f, cfg.limits);
         else if (key == "admin")
             read_admin(v, f, cfg.admin);
+        else if (key == "auth")
+            read_auth(v, f, cfg.auth);
         else if (key == "routes")
             read_routes(v, f, cfg.routes);
         else
@@ -556,8 +585,20 @@ void check_route(const route_config& r, const std::string& path) {
     check_breaker(r.breaker, path + ".breaker");
 }
 
+void check_auth(const auth_config& a) {
+    for (std::size_t i = 0; i < a.users.size(); ++i) {
+        const auto path = fmt::format("auth.users[{}]", i);
+        if (a.users[i].name.empty()) fail(path + ".name", "must not be empty");
+        if (a.users[i].password.empty()) fail(path + ".password", "must not be empty");
+        for (std::size_t j = 0; j < i; ++j)
+            if (a.users[j].name == a.users[i].name)
+                fail(path + ".name", fmt::format("duplicate user \"{}\"", a.users[i].name));
+    }
+}
+
 void check_config(const config& cfg) {
     check_listen_address(cfg.listen, "listen");
+    check_auth(cfg.auth);
     check_range(cfg.threads, 1, 256, "threads");
     constexpr std::array<std::string_view, 6> levels{"trace", "debug", "info",
                                                      "warn",  "error", "off"};
@@ -645,7 +686,7 @@ struct setting {
     const char* help;
 };
 
-constexpr std::array<setting, 7> settings{{
+constexpr std::array<setting, 8> settings{{
     {"--listen", "HERDGUARD_LISTEN", "listen", "ADDR",
      "RESP listener: host:port, [v6]:port or unix:/path"},
     {"--redis", "HERDGUARD_REDIS", "redis.address", "ADDR",
@@ -656,7 +697,8 @@ constexpr std::array<setting, 7> settings{{
     {"--log-format", "HERDGUARD_LOG_FORMAT", "log_format", "FORMAT", "text or json"},
     {"--admin", "HERDGUARD_ADMIN", "admin.listen", "ADDR|off",
      "admin HTTP listener (metrics), or off"},
-    {nullptr, "HERDGUARD_REDIS_PASSWORD", "redis.password", "", ""},
+    {nullptr, "HERDGUARD_REDIS_PASSWORD", "redis.password", "", "Redis AUTH password"},
+    {nullptr, "HERDGUARD_AUTH_PASSWORD", "auth.password", "", "password clients must AUTH with"},
 }};
 
 void apply_setting(config& cfg, std::string_view field, const std::string& value) {
@@ -675,6 +717,8 @@ void apply_setting(config& cfg, std::string_view field, const std::string& value
         set_admin_listen(cfg.admin, value, f);
     else if (field == "redis.password")
         cfg.redis.password = value;
+    else if (field == "auth.password")
+        cfg.auth.password = value;
 }
 
 std::string help_footer() {
@@ -683,7 +727,7 @@ std::string help_footer() {
         "  HERDGUARD_CONFIG          same as --config\n";
     for (const setting& s : settings) {
         footer += fmt::format("  {:<25} {}\n", s.env,
-                              s.flag ? fmt::format("same as {}", s.flag) : "Redis AUTH password");
+                              s.flag ? fmt::format("same as {}", s.flag) : std::string(s.help));
     }
     return footer;
 }

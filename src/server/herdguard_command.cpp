@@ -130,6 +130,12 @@ std::string config_reply(const server_state& s) {
         {"limits.client_output_buffer", std::to_string(c.limits.client_output_buffer)},
         {"limits.client_timeout", format_duration(c.limits.client_timeout)},
         {"admin.listen", c.admin.enabled ? c.admin.listen.to_string() : "off"},
+        {"auth.password", c.auth.password.empty() ? "" : "********"},
+        {"auth.users", [&] {
+             std::string names;
+             for (const auto& u : c.auth.users) names += (names.empty() ? "" : ",") + u.name + ":********";
+             return names;
+         }()},
         {"routes", std::to_string(s.herd.routes().size())},
     };
     std::string out;

@@ -16,6 +16,7 @@
 #include "herdguard/metrics/info.h"
 #include "herdguard/server/herdguard_command.h"
 #include "herdguard/resp/reply.h"
+#include "herdguard/util/constant_time.h"
 
 namespace herdguard {
 
@@ -60,6 +61,7 @@ session::session(stream_socket socket, worker& w)
       parser_(limits_from(w.server.cfg)),
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
+    authenticated_ = !cfg_.auth.enabled();
 }
 
 session::~session() {
@@ -143,6 +145,11 @@ void session::process() {
         }
         if (req.argv.empty()) {  // empty inline line or "*0": ignored, as Redis does
             rstart_ += consumed;
+            continue;
+        }
+        if (auth_gate(req)) {  // answered: AUTH, or -NOAUTH before authentication
+            rstart_ += consumed;
+            stats_.commands.add();
             continue;
         }
         if (relay_) {
@@ -473,6 +480,74 @@ void session::handle_select(const resp::request& req, const plan& p) {
     reply_local("+OK\r\n");
 }
 
+// Client authentication, when auth.password or auth.users is set (otherwise AUTH goes to Redis
+// on a private connection, as it would without a proxy). Returns true when the request was
+// answered here. May strip "AUTH user pass" from a HELLO, which then continues as usual.
+bool session::auth_gate(resp::request& req) {
+    if (!cfg_.auth.enabled()) return false;
+    auto& argv = req.argv;
+    if (iequals(argv[0], "auth")) {
+        stats_.commands_local.add();
+        if (argv.size() == 2) reply_local(check_credentials("default", argv[1]));
+        else if (argv.size() == 3) reply_local(check_credentials(argv[1], argv[2]));
+        else reply_local(resp::error_reply("ERR syntax error"));
+        return true;
+    }
+    if (iequals(argv[0], "hello")) {
+        // HELLO [protover [AUTH user pass] [SETNAME name]]: a version other than 2 is answered
+        // (NOPROTO) before credentials are looked at, as Redis does.
+        std::int64_t ver = 0;
+        if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver != 2)) return false;
+        for (std::size_t i = 2; i < argv.size(); ++i) {
+            if (!iequals(argv[i], "auth")) continue;
+            if (i + 2 >= argv.size()) {
+                stats_.commands_local.add();
+                reply_local(resp::error_reply("ERR Syntax error in HELLO option 'auth'"));
+                return true;
+            }
+            std::string verdict = check_credentials(argv[i + 1], argv[i + 2]);
+            if (verdict[0] == '-') {
+                stats_.commands_local.add();
+                reply_local(verdict);
+                return true;
+            }
+            // Authenticated here; Redis sees the HELLO without our credentials.
+            argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.begin() + static_cast<std::ptrdiff_t>(i + 3));
+            req.is_inline = true;  // re-encoded from argv when forwarded
+            return false;
+        }
+        if (authenticated_) return false;
+        stats_.commands_local.add();
+        reply_local(resp::error_reply(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
+            "AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
+            "version at the same time"));
+        return true;
+    }
+    if (authenticated_ || iequals(argv[0], "quit")) return false;
+    stats_.commands_local.add();
+    reply_local("-NOAUTH Authentication required.\r\n");
+    return true;
+}
+
+std::string session::check_credentials(std::string_view user, std::string_view password) {
+    const auto& auth = cfg_.auth;
+    bool ok = false;
+    if (user == "default") ok = !auth.password.empty() && constant_time_equals(password, auth.password);
+    for (const auto& u : auth.users) {
+        // Every user's password is compared, matching name or not, so the time does not tell
+        // which names exist.
+        bool match = constant_time_equals(password, u.password);
+        if (u.name == user) ok = ok || match;
+    }
+    if (!ok) {
+        // A failed AUTH leaves an earlier authentication in place, as in Redis 6+.
+        return "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    }
+    authenticated_ = true;
+    return "+OK\r\n";
+}
+
 bool session::routing_enabled() const {
     return !worker_.server.herd.empty() && db_default_ && !in_multi_ && !relay_;
 }
@@ -625,6 +700,7 @@ void session::handle_reset() {
     reply_mode_ = reply_mode::on;
     in_multi_ = false;
     db_default_ = true;
+    authenticated_ = !cfg_.auth.enabled();  // RESET returns to the unauthenticated state
     reply_local("+RESET\r\n");
 }
 

@@ -136,8 +136,8 @@ readiness wait_until_answering(process& proc, Probe answers) {
 }
 
 // Polls connect+PING every 20 ms for at most ~5 s, giving up early if the child exits.
-readiness wait_until_ready(process& proc, std::uint16_t port) {
-    return wait_until_answering(proc, [port] { return answers_ping(port); });
+readiness wait_until_ready(process& proc, std::uint16_t port, const std::string& password = {}) {
+    return wait_until_answering(proc, [port, &password] { return answers_ping(port, password); });
 }
 
 bool log_says_port_taken(const process& proc) {
@@ -391,7 +391,7 @@ herdguard_proc::herdguard_proc(const temp_dir& dir, std::uint16_t redis_port,
         argv.insert(argv.end(), opts.extra_args.begin(), opts.extra_args.end());
         proc_ = std::make_unique<process>(argv,
                                           dir.file("herdguard-" + std::to_string(port_) + ".log"));
-        auto r = wait_until_ready(*proc_, port_);
+        auto r = wait_until_ready(*proc_, port_, opts.auth_password);
         if (r == readiness::ready) return;
         if (r == readiness::exited && attempt < 3 && log_says_port_taken(*proc_)) continue;
         std::string why = r == readiness::exited ? proc_->describe_exit() : "no PONG within 5 s";

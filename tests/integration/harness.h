@@ -120,6 +120,7 @@ struct herdguard_options {
     // The --admin flag: "off" (the default), "auto" (a free port, see herdguard_proc::admin_port),
     // any other address as given, or "" for no flag at all (the config file or env decides).
     std::string admin = "off";
+    std::string auth_password;  // the proxy requires AUTH: readiness authenticates with this first
 };
 
 // The proxy under test: HERDGUARD_BINARY --listen 127.0.0.1:P --redis 127.0.0.1:R --threads N

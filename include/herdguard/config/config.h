@@ -66,6 +66,19 @@ struct route_config {
     friend bool operator==(const route_config&, const route_config&) = default;
 };
 
+// Client authentication, like Redis's requirepass and ACL users. Empty password and no users:
+// off (AUTH then goes to Redis, as without a proxy). Never logged; HERDGUARD CONFIG masks it.
+struct auth_user {
+    std::string name;
+    std::string password;
+    friend bool operator==(const auth_user&, const auth_user&) = default;
+};
+struct auth_config {
+    std::string password;         // AUTH <password> (the "default" user)
+    std::vector<auth_user> users; // AUTH <user> <password>
+    bool enabled() const { return !password.empty() || !users.empty(); }
+};
+
 struct admin_config {
     address listen{false, "127.0.0.1", 9121};
     bool enabled = true;
@@ -81,6 +94,7 @@ struct config {
     redis_config redis;
     limits_config limits;
     admin_config admin;
+    auth_config auth;
     std::vector<route_config> routes;
 };
 

@@ -80,6 +80,8 @@ private:
     void herd_get(const resp::request& req, route_runtime& route);
     void herd_mget(const resp::request& req);
     bool routing_enabled() const;
+    bool auth_gate(resp::request& req);
+    std::string check_credentials(std::string_view user, std::string_view password);
 
     reply_queue::slot& new_slot();
     bool take_suppress();  // CLIENT REPLY OFF/SKIP state for the next reply
@@ -124,6 +126,7 @@ private:
 
     std::shared_ptr<redis_connection> private_;
     bool relay_ = false;
+    bool authenticated_ = true;  // false until AUTH when auth.password / auth.users are set
     bool in_multi_ = false;    // GETs inside MULTI are plain pass-through (no loads in transactions)
     bool db_default_ = true;   // routes apply to the configured database only
     bool closing_ = false;
