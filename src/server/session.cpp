@@ -358,22 +358,13 @@ void session::execute(const resp::request& req, const plan& p) {
         case command_kind::relay:
             relay(req);
             return;
-        case command_kind::ping:
-            if (p.target != nullptr) break;
-            stats_.commands_local.add();
-            if (argv.size() == 1) reply_local("+PONG\r\n");
-            else if (argv.size() == 2) {
-                std::string out;
-                resp::append_bulk(out, argv[1]);
-                reply_local(out);
-            } else {
-                reply_local(wrong_arity(argv[0]));
-            }
-            return;
+        case command_kind::ping:  // PING [message] and ECHO message: the argument comes back
         case command_kind::echo:
             if (p.target != nullptr) break;
             stats_.commands_local.add();
-            if (argv.size() == 2) {
+            if (p.kind == command_kind::ping && argv.size() == 1) {
+                reply_local("+PONG\r\n");
+            } else if (argv.size() == 2) {
                 std::string out;
                 resp::append_bulk(out, argv[1]);
                 reply_local(out);
