@@ -98,7 +98,13 @@ void session::do_read() {
         rend_ -= rstart_;
         rstart_ = 0;
     }
-    std::size_t want = std::max(parser_.bytes_needed(), rend_ + 4096);
+    // Grow with the data that actually arrives, never by what a header claims: a client that
+    // announces a 512 MB bulk and sends nothing must not make us commit 512 MB. At most doubling
+    // per read keeps a real large value cheap (a few dozen reads) and memory <= 2x what came in.
+    // Doubling also when many small arguments fill the buffer, so a huge multibulk is copied
+    // O(n) times in total, not O(n^2).
+    std::size_t want = rend_ + 4096;
+    if (parser_.bytes_needed() > want) want = std::min(parser_.bytes_needed(), rbuf_.size() * 2);
     if (want > rbuf_.size()) rbuf_.resize(std::max(want, rbuf_.size() * 2));
     reading_ = true;
     socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),

@@ -311,6 +311,16 @@ redis_server::redis_server(const temp_dir& dir, std::string password)
     start();
 }
 
+redis_server::redis_server(const temp_dir& dir, std::string password,
+                           std::vector<std::string> extra_args)
+    : dir_(dir), password_(std::move(password)), extra_args_(std::move(extra_args)) {
+    start();
+}
+
+std::filesystem::path redis_server::data_dir() const {
+    return dir_.file("redis-" + std::to_string(port_));
+}
+
 void redis_server::start() {
     // Only a fresh start may pick another port; a restart must come back where the proxy expects
     // it.
@@ -329,6 +339,7 @@ void redis_server::start() {
             argv.push_back("--requirepass");
             argv.push_back(password_);
         }
+        argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
         proc_ = std::make_unique<process>(argv, log);
         auto r = wait_until_answering(*proc_, [this] { return answers_ping(port_, password_); });
         if (r == readiness::ready) return;
@@ -632,6 +643,39 @@ bool raw_conn::send(std::string_view bytes) {
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
+}
+
+int raw_conn::send_within(std::string_view bytes, milliseconds within, std::size_t* sent) {
+    const auto deadline = steady::now() + within;
+    std::size_t done = 0;
+    int result = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int left = remaining_ms(deadline);
+            if (left == 0) {
+                result = ETIMEDOUT;
+                break;
+            }
+            pollfd p{fd_, POLLOUT, 0};
+            int r = ::poll(&p, 1, left);
+            if (r < 0 && errno != EINTR) {
+                result = errno;
+                break;
+            }
+            continue;  // writable, an error (the next send reports it), or the deadline check
+        }
+        result = n < 0 ? errno : EPIPE;
+        break;
+    }
+    if (sent) *sent = done;
+    return result;
 }
 
 bool raw_conn::fill() {
@@ -1080,6 +1124,48 @@ void raise_fd_limit(std::size_t wanted) {
     if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) throw harness_error(errno_text("setrlimit"));
 }
 
+std::size_t fd_hard_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) throw harness_error(errno_text("getrlimit"));
+    return lim.rlim_max == RLIM_INFINITY ? SIZE_MAX : static_cast<std::size_t>(lim.rlim_max);
+}
+
+std::size_t process_rss_bytes(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/status";
+    std::ifstream in(path);
+    std::string line;
+    while (in && std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) != 0) continue;
+        std::istringstream fields(line.substr(6));
+        std::size_t kb = 0;
+        std::string unit;
+        if (fields >> kb >> unit && unit == "kB") return kb * 1024;
+        throw harness_error(path + ": unexpected line: " + line);
+    }
+    throw harness_error(path + ": no VmRSS (has the process gone?)");
+}
+
+long long herdguard_counter(client& c, std::string_view name) {
+    auto r = c.cmd_reply({"INFO", "herdguard"});
+    if (r.type != reply::kind::string)
+        throw harness_error("INFO herdguard: " + r.canonical());
+    auto fields = info_fields(r.str);
+    auto it = fields.find(std::string(name));
+    if (it == fields.end())
+        throw harness_error("INFO herdguard has no " + std::string(name) + ":\n" + r.str);
+    long long v = 0;
+    const std::string& text = it->second;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || p != text.data() + text.size())
+        throw harness_error("INFO herdguard: " + std::string(name) + " is not a number: " + text);
+    return v;
+}
+
+long long herdguard_counter(std::uint16_t proxy_port, std::string_view name) {
+    client c(proxy_port);
+    return herdguard_counter(c, name);
+}
+
 std::string encode_command(const std::vector<std::string>& argv) {
     std::string out = "*" + std::to_string(argv.size()) + "\r\n";
     for (const auto& a : argv) {
@@ -1111,21 +1197,30 @@ crowd::crowd(const std::vector<std::uint16_t>& ports, std::size_t clients,
     if (ports.empty()) throw harness_error("crowd: no ports");
     raise_fd_limit(clients + 512);
     members_.resize(clients);
-    for (std::size_t i = 0; i < clients; ++i) {
-        auto& m = members_[i];
-        m.port = ports[i % ports.size()];
-        std::string why;
-        m.fd = connect_loopback(m.port, 2s, why);
-        if (m.fd < 0) throw harness_error("crowd client #" + std::to_string(i) + ": " + why);
-        ::fcntl(m.fd, F_SETFL, ::fcntl(m.fd, F_GETFL) | O_NONBLOCK);
-    }
-    // Every client answers a PING before the test starts: the proxy has accepted them all.
-    auto pongs = request_all({"PING"}, ready_within);
-    for (std::size_t i = 0; i < pongs.size(); ++i) {
-        if (pongs[i].text != "+PONG")
-            throw harness_error("crowd client #" + std::to_string(i) + " (port " +
-                                std::to_string(members_[i].port) + ") did not answer PING: " +
-                                pongs[i].text + "\n" + summarize(pongs));
+    try {
+        for (std::size_t i = 0; i < clients; ++i) {
+            auto& m = members_[i];
+            m.port = ports[i % ports.size()];
+            std::string why;
+            m.fd = connect_loopback(m.port, 2s, why);
+            if (m.fd < 0) throw harness_error("crowd client #" + std::to_string(i) + ": " + why);
+            ::fcntl(m.fd, F_SETFL, ::fcntl(m.fd, F_GETFL) | O_NONBLOCK);
+        }
+        // Every client answers a PING before the test starts: the proxy has accepted them all.
+        auto pongs = request_all({"PING"}, ready_within);
+        for (std::size_t i = 0; i < pongs.size(); ++i) {
+            if (pongs[i].text != "+PONG")
+                throw harness_error("crowd client #" + std::to_string(i) + " (port " +
+                                    std::to_string(members_[i].port) +
+                                    ") did not answer PING: " + pongs[i].text + "\n" +
+                                    summarize(pongs));
+        }
+    } catch (...) {
+        // The destructor does not run for a constructor that throws: close what was opened, or
+        // thousands of fds would leak into every later test.
+        for (auto& m : members_)
+            if (m.fd >= 0) ::close(m.fd);
+        throw;
     }
 }
 

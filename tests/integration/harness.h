@@ -94,6 +94,10 @@ class process {
 class redis_server {
   public:
     explicit redis_server(const temp_dir& dir, std::string password = {});
+    // The same, with `extra_args` appended after the standard flags (later flags win in
+    // redis-server, so {"--appendonly", "yes"} turns persistence on); restart() keeps them, and
+    // the port and therefore the data dir.
+    redis_server(const temp_dir& dir, std::string password, std::vector<std::string> extra_args);
     std::uint16_t port() const { return port_; }
     const std::string& password() const { return password_; }
     bool running() { return proc_ && proc_->running(); }
@@ -102,11 +106,14 @@ class redis_server {
     // Starts again on the same port (after stop/kill9) and waits until it answers PING.
     void restart();
     std::string log_tail() const { return proc_ ? proc_->log_tail() : std::string{}; }
+    // --dir: the same across restart() (it is named after the port).
+    std::filesystem::path data_dir() const;
 
   private:
     void start();  // throws with the log tail when it exits or does not answer in time
     const temp_dir& dir_;
     std::string password_;
+    std::vector<std::string> extra_args_;
     std::uint16_t port_ = 0;
     int generation_ = 0;
     std::unique_ptr<process> proc_;
@@ -216,6 +223,10 @@ class raw_conn {
 
     // Sends all bytes (MSG_NOSIGNAL); false when the peer has gone away.
     bool send(std::string_view bytes);
+    // The same, bounded: waits for send-buffer space at most until `within` has passed. Returns
+    // 0 when every byte went out, ETIMEDOUT when time ran out, else the errno of the failed send
+    // (EPIPE, ECONNRESET: the peer has gone away). `sent` (optional) gets the bytes accepted.
+    int send_within(std::string_view bytes, milliseconds within, std::size_t* sent = nullptr);
     // Reads until one complete RESP reply is buffered and returns its bytes; "" on timeout or EOF
     // (what was buffered stays buffered; see pending()).
     std::string read_reply(milliseconds within = 2s);
@@ -374,6 +385,18 @@ struct herd_stack {
 // Raises RLIMIT_NOFILE's soft limit to at least `wanted` (capped at the hard limit); children
 // started afterwards inherit it. Throws harness_error if the hard limit is below `wanted`.
 void raise_fd_limit(std::size_t wanted);
+// RLIMIT_NOFILE's hard limit (SIZE_MAX when unlimited).
+std::size_t fd_hard_limit();
+
+// VmRSS of a running process in bytes, from /proc/PID/status. Throws harness_error when it
+// cannot be read (the process has gone).
+std::size_t process_rss_bytes(pid_t pid);
+
+// INFO herdguard through the proxy on `proxy_port` (a fresh connection, which counts itself in
+// connected_clients): a process-wide field such as clients_rejected or connected_clients, as a
+// number. The overload asks on an existing connection. Throws harness_error if it is missing.
+long long herdguard_counter(std::uint16_t proxy_port, std::string_view name);
+long long herdguard_counter(client& c, std::string_view name);
 
 // RESP multibulk encoding of one command (exact bytes: any argument may hold CR, LF or NUL).
 std::string encode_command(const std::vector<std::string>& argv);
