@@ -438,6 +438,10 @@ void check_nonzero(std::uint64_t value, const std::string& field) {
     if (value == 0) fail(field, "must be greater than 0");
 }
 
+void check_at_most(std::uint64_t value, std::uint64_t max, const std::string& field) {
+    if (value > max) fail(field, fmt::format("must be at most {}, got {}", max, value));
+}
+
 void check_range(long long value, long long lo, long long hi, const std::string& field) {
     if (value < lo || value > hi)
         fail(field, fmt::format("must be between {} and {}, got {}", lo, hi, value));
@@ -624,9 +628,14 @@ void check_config(const config& cfg) {
 
     const limits_config& l = cfg.limits;
     check_nonzero(l.max_clients, "limits.max_clients");
+    // Upper bounds as Redis has them (proto-max-bulk-len, INT_MAX elements): beyond them the
+    // parser's signed comparisons would turn a limit into a refusal of every request.
     check_nonzero(l.max_request_bytes, "limits.max_request_bytes");
     check_nonzero(l.max_array_length, "limits.max_array_length");
     check_nonzero(l.max_inline_bytes, "limits.max_inline_bytes");
+    check_at_most(l.max_request_bytes, 4ull << 30, "limits.max_request_bytes");
+    check_at_most(l.max_array_length, 2147483647, "limits.max_array_length");
+    check_at_most(l.max_inline_bytes, 1ull << 30, "limits.max_inline_bytes");
     check_nonzero(l.client_output_buffer, "limits.client_output_buffer");
     check_not_negative(l.client_timeout, "limits.client_timeout");  // 0 = no idle timeout
 

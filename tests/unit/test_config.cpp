@@ -860,3 +860,18 @@ TEST_CASE("listeners must be IP literals: a host name would only fail at bind ti
     cfg.redis.addr = *herdguard::parse_address("redis.default.svc.cluster.local:6379");  // names connect fine
     CHECK_FALSE(herdguard::validate(cfg));
 }
+
+TEST_CASE("limits have Redis's upper bounds, so no limit can refuse every request", "[config]") {
+    herdguard::config cfg;
+    cfg.limits.max_array_length = 9223372036854775808ull;  // 2^63: found by fuzzing
+    auto err = herdguard::validate(cfg);
+    REQUIRE(err);
+    CHECK(err->message.find("limits.max_array_length") != std::string::npos);
+    cfg.limits.max_array_length = 2147483647;
+    CHECK_FALSE(herdguard::validate(cfg));
+    cfg.limits.max_request_bytes = (1ull << 32) + 1;
+    REQUIRE(herdguard::validate(cfg));
+    cfg.limits.max_request_bytes = 512ull << 20;
+    cfg.limits.max_inline_bytes = (1ull << 30) + 1;
+    REQUIRE(herdguard::validate(cfg));
+}
