@@ -1,5 +1,6 @@
 // The composition root: parse the command line, set up logging, build the server, run it until
 // SIGTERM/SIGINT. Nothing else lives here.
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -95,10 +96,14 @@ int main(int argc, char** argv) {
 
     try {
         herdguard::server srv(cl.cfg);
+        // The signal thread drains or reloads; main joins it before the server is destroyed, so
+        // no signal handling can touch a server that is being torn down.
+        std::atomic<bool> exiting{false};
         std::thread signal_thread([&] {
             while (true) {
                 int sig = 0;
                 if (sigwait(&signals, &sig) != 0) continue;
+                if (exiting.load()) return;  // main is done: woken only to end this thread
                 if (sig == SIGHUP) {
                     reload_routes(argc, argv, srv);
                     continue;
@@ -108,7 +113,15 @@ int main(int argc, char** argv) {
                 return;
             }
         });
-        signal_thread.detach();
+        struct join_signal_thread {
+            std::thread& t;
+            std::atomic<bool>& exiting;
+            ~join_signal_thread() {
+                exiting.store(true);
+                pthread_kill(t.native_handle(), SIGTERM);  // wakes sigwait if it still waits
+                t.join();
+            }
+        } joiner{signal_thread, exiting};
         srv.run();
     } catch (const std::exception& e) {
         spdlog::error("fatal: {}", e.what());

@@ -137,6 +137,7 @@ void server::run() {
     if (cfg_.admin.enabled) {
         admin_ = std::make_unique<admin_server>(accept_ctx_, cfg_.admin.listen, state_);
         admin_->start();
+        admin_ptr_.store(admin_.get());
     }
     asio::co_spawn(accept_ctx_,
                    accept_loop(acceptor_->acceptor, workers_, state_, acceptor_->next_worker),
@@ -148,8 +149,7 @@ void server::run() {
 }
 
 bool server::drain(duration timeout) {
-    auto* admin = admin_.get();
-    if (admin != nullptr) admin->set_draining(true);
+    if (auto* admin = admin_ptr_.load()) admin->set_draining(true);
     asio::post(accept_ctx_, [this] {
         error_code ignored;
         acceptor_->acceptor.close(ignored);

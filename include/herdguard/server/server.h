@@ -2,6 +2,7 @@
 // to the next worker, round-robin; a worker runs the session and its Redis connections.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -44,6 +45,7 @@ private:
     std::vector<std::thread> threads_;
     std::unique_ptr<acceptor_impl> acceptor_;
     std::unique_ptr<class admin_server> admin_;
+    std::atomic<class admin_server*> admin_ptr_{nullptr};  // for drain() on the signal thread
 };
 
 }  // namespace herdguard
