@@ -12,8 +12,9 @@
 // Order: before a command goes to a different connection than the ones still answering, the
 // session waits for those answers, so a client's commands execute in the order it sent them.
 //
-// Lifetime: the session owns its socket and its private connection; the coroutine does not end
-// while any reply slot is still referenced by a Redis connection.
+// Lifetime: the session owns its socket and its private connection. Pending reads and writes hold
+// a shared_ptr to it, and while replies are outstanding it holds one to itself (keep_alive_),
+// since reply slots that Redis connections will complete point into it.
 #pragma once
 
 #include <deque>
