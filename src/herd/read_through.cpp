@@ -635,7 +635,9 @@ private:
         }
         // Past its fresh time by (keep - pttl); -2 means it expired between GET and PTTL.
         const std::int64_t past = pttl < 0 ? keep : keep - pttl;
-        if (c.stale_for.count() > 0 && past <= c.stale_for.count()) {
+        // Stale-while-revalidate is protection; plain cache-aside (protect: false) treats a value
+        // past its fresh time as a miss and loads it.
+        if (c.protect && c.stale_for.count() > 0 && past <= c.stale_for.count()) {
             bump(r_.counters.stale_hits);
             observe_request(r_, get_outcome::stale, start_);
             slot_.on_reply(value_);
