@@ -18,42 +18,49 @@ bool iequals(std::string_view a, std::string_view b) {
 
 namespace {
 
-const std::unordered_map<std::string_view, command_kind>& table() {
-    static const std::unordered_map<std::string_view, command_kind> t = {
+// What a command name means here; `blocking` marks commands that may wait in Redis indefinitely
+// (no command_timeout for them). One table, so the two facts cannot drift apart.
+struct command_info {
+    command_kind kind;
+    bool blocking = false;
+};
+
+const std::unordered_map<std::string_view, command_info>& table() {
+    static const std::unordered_map<std::string_view, command_info> t = {
         // Transactions: the queued commands and WATCHed keys live on one Redis connection.
-        {"multi", command_kind::needs_private},
-        {"watch", command_kind::needs_private},
+        {"multi", {command_kind::needs_private}},
+        {"watch", {command_kind::needs_private}},
         // Blocking: would stall every client sharing the connection.
-        {"blpop", command_kind::needs_private},
-        {"brpop", command_kind::needs_private},
-        {"brpoplpush", command_kind::needs_private},
-        {"blmove", command_kind::needs_private},
-        {"blmpop", command_kind::needs_private},
-        {"bzpopmin", command_kind::needs_private},
-        {"bzpopmax", command_kind::needs_private},
-        {"bzmpop", command_kind::needs_private},
-        {"wait", command_kind::needs_private},
-        {"waitaof", command_kind::needs_private},
+        {"blpop", {command_kind::needs_private, true}},
+        {"brpop", {command_kind::needs_private, true}},
+        {"brpoplpush", {command_kind::needs_private, true}},
+        {"blmove", {command_kind::needs_private, true}},
+        {"blmpop", {command_kind::needs_private, true}},
+        {"bzpopmin", {command_kind::needs_private, true}},
+        {"bzpopmax", {command_kind::needs_private, true}},
+        {"bzmpop", {command_kind::needs_private, true}},
+        {"wait", {command_kind::needs_private, true}},
+        {"waitaof", {command_kind::needs_private, true}},
         // Connection identity and cluster-mode flags are per connection.
-        {"auth", command_kind::needs_private},
-        {"readonly", command_kind::needs_private},
-        {"readwrite", command_kind::needs_private},
-        {"asking", command_kind::needs_private},
+        {"auth", {command_kind::needs_private}},
+        {"readonly", {command_kind::needs_private}},
+        {"readwrite", {command_kind::needs_private}},
+        {"asking", {command_kind::needs_private}},
         // Push streams.
-        {"subscribe", command_kind::relay},
-        {"psubscribe", command_kind::relay},
-        {"ssubscribe", command_kind::relay},
-        {"monitor", command_kind::relay},
+        {"subscribe", {command_kind::relay}},
+        {"psubscribe", {command_kind::relay}},
+        {"ssubscribe", {command_kind::relay}},
+        {"monitor", {command_kind::relay}},
         // Answered by herdguard.
-        {"ping", command_kind::ping},
-        {"echo", command_kind::echo},
-        {"quit", command_kind::quit},
-        {"hello", command_kind::hello},
-        {"select", command_kind::select},
-        {"reset", command_kind::reset},
-        {"client", command_kind::client},
-        {"info", command_kind::info},
-        {"herdguard", command_kind::herdguard},
+        {"ping", {command_kind::ping}},
+        {"echo", {command_kind::echo}},
+        {"quit", {command_kind::quit}},
+        {"hello", {command_kind::hello}},
+        {"select", {command_kind::select}},
+        {"reset", {command_kind::reset}},
+        {"client", {command_kind::client}},
+        {"info", {command_kind::info}},
+        {"herdguard", {command_kind::herdguard}},
     };
     return t;
 }
@@ -87,7 +94,18 @@ command_kind classify(const std::vector<std::string_view>& argv) {
         return has_block_option(argv) ? command_kind::needs_private : command_kind::forward;
     const auto& t = table();
     auto it = t.find(name);
-    return it == t.end() ? command_kind::forward : it->second;
+    return it == t.end() ? command_kind::forward : it->second.kind;
+}
+
+bool is_blocking(const std::vector<std::string_view>& argv) {
+    if (argv.empty()) return false;
+    std::array<char, 32> buf{};
+    std::string_view name;
+    if (!lower_name(argv[0], buf, name)) return false;
+    if (name == "xread" || name == "xreadgroup") return has_block_option(argv);
+    const auto& t = table();
+    auto it = t.find(name);
+    return it != t.end() && it->second.blocking;
 }
 
 key_positions written_key_positions(std::string_view command) {

@@ -40,16 +40,6 @@ std::string wrong_arity(std::string_view name) {
     return resp::error_reply("ERR wrong number of arguments for '" + lower(name) + "' command");
 }
 
-bool is_blocking(command_kind kind, const std::vector<std::string_view>& argv) {
-    // Everything needs_private except the transaction/identity commands blocks in Redis.
-    if (kind != command_kind::needs_private) return false;
-    static constexpr std::string_view non_blocking[] = {"multi", "watch", "auth", "readonly", "readwrite",
-                                                        "asking"};
-    for (auto n : non_blocking)
-        if (iequals(argv[0], n)) return false;
-    return true;
-}
-
 }  // namespace
 
 session::session(stream_socket socket, worker& w)
@@ -298,7 +288,7 @@ session::plan session::make_plan(const resp::request& req) {
             break;
         case command_kind::needs_private:
             p.open_private = true;
-            p.no_timeout = is_blocking(p.kind, argv);
+            p.no_timeout = is_blocking(argv);
             break;
         case command_kind::relay:
             p.open_private = true;

@@ -69,3 +69,17 @@ TEST_CASE("written keys are found for stale-set protection", "[routing]") {
     REQUIRE(keys({"MGET", "a", "b"}).empty());
     REQUIRE(keys({"DEL"}).empty());
 }
+
+TEST_CASE("blocking commands are told apart from other private ones", "[routing]") {
+    for (auto name : {"BLPOP", "brpop", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT",
+                      "WAITAOF"}) {
+        INFO(name);
+        REQUIRE(is_blocking({name, "x"}));
+    }
+    for (auto name : {"MULTI", "WATCH", "AUTH", "READONLY", "READWRITE", "ASKING", "GET", "SUBSCRIBE"}) {
+        INFO(name);
+        REQUIRE_FALSE(is_blocking({name, "x"}));
+    }
+    REQUIRE(is_blocking({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"}));
+    REQUIRE_FALSE(is_blocking({"XREAD", "STREAMS", "block", "0"}));
+}

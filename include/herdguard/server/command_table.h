@@ -26,6 +26,10 @@ enum class command_kind {
 // Classifies by command name (argv[0]) and, where it matters (XREAD ... BLOCK), the arguments.
 command_kind classify(const std::vector<std::string_view>& argv);
 
+// True for commands that may wait in Redis indefinitely (BLPOP, WAIT, XREAD ... BLOCK ...): they
+// get a private connection and no command_timeout.
+bool is_blocking(const std::vector<std::string_view>& argv);
+
 enum class client_subcommand {
     local_name,   // SETNAME / GETNAME / SETINFO: kept by the session, replayed on a private conn
     local_reply,  // REPLY ON|OFF|SKIP: applied by the session to its own reply stream
