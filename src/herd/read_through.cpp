@@ -184,6 +184,15 @@ const char* outcome_name(get_outcome o) {
     return "?";
 }
 
+std::vector<std::pair<std::string, std::string>> route_gauges(const route_runtime& r) {
+    return {
+        {"waiters_now", std::to_string(r.waiters_now.load(std::memory_order_relaxed))},
+        {"loads_in_flight", std::to_string(r.loads_in_flight.load(std::memory_order_relaxed))},
+        {"breaker_state", circuit_breaker::name(r.breaker.current())},
+        {"breaker_trips", std::to_string(r.breaker.trips())},
+    };
+}
+
 std::string lock_key(std::string_view key) { return "herdguard:lock:" + std::string(key); }
 std::string negative_key(std::string_view key) { return "herdguard:neg:" + std::string(key); }
 std::string failure_key(std::string_view key) { return "herdguard:fail:" + std::string(key); }
@@ -712,10 +721,7 @@ std::string herd_engine::info_section() const {
     out += fmt::format("route_{}_" #counter ":{}\r\n", n, r->counters.counter.load(std::memory_order_relaxed));
         HERDGUARD_ROUTE_COUNTERS(HERDGUARD_INFO_ROUTE_COUNTER)
 #undef HERDGUARD_INFO_ROUTE_COUNTER
-        out += fmt::format("route_{}_waiters_now:{}\r\n", n, r->waiters_now.load(std::memory_order_relaxed));
-        out += fmt::format("route_{}_loads_in_flight:{}\r\n", n, r->loads_in_flight.load(std::memory_order_relaxed));
-        out += fmt::format("route_{}_breaker_state:{}\r\n", n, circuit_breaker::name(r->breaker.current()));
-        out += fmt::format("route_{}_breaker_trips:{}\r\n", n, r->breaker.trips());
+        for (const auto& [name, value] : route_gauges(*r)) out += fmt::format("route_{}_{}:{}\r\n", n, name, value);
     }
     return out;
 }

@@ -22,7 +22,7 @@ void append_pairs(std::string& out, const pairs& p) {
 
 pairs route_settings(const route_runtime& r) {
     const auto& c = r.cfg;
-    return {
+    pairs p = {
         {"name", c.name},
         {"match", c.match},
         {"upstream", c.upstream},
@@ -42,10 +42,9 @@ pairs route_settings(const route_runtime& r) {
         {"breaker", fmt::format("window={} min_calls={} failure_rate={} open_for={} half_open_probes={}",
                                 format_duration(c.breaker.window), c.breaker.min_calls, c.breaker.failure_rate,
                                 format_duration(c.breaker.open_for), c.breaker.half_open_probes)},
-        {"breaker_state", circuit_breaker::name(r.breaker.current())},
-        {"waiters_now", std::to_string(r.waiters_now.load(std::memory_order_relaxed))},
-        {"loads_in_flight", std::to_string(r.loads_in_flight.load(std::memory_order_relaxed))},
     };
+    for (auto& g : route_gauges(r)) p.push_back(std::move(g));
+    return p;
 }
 
 pairs route_stats(const route_runtime& r) {
@@ -54,10 +53,7 @@ pairs route_stats(const route_runtime& r) {
     p.emplace_back(#counter, std::to_string(r.counters.counter.load(std::memory_order_relaxed)));
     HERDGUARD_ROUTE_COUNTERS(HERDGUARD_ROUTE_STAT)
 #undef HERDGUARD_ROUTE_STAT
-    p.emplace_back("waiters_now", std::to_string(r.waiters_now.load(std::memory_order_relaxed)));
-    p.emplace_back("loads_in_flight", std::to_string(r.loads_in_flight.load(std::memory_order_relaxed)));
-    p.emplace_back("breaker_state", circuit_breaker::name(r.breaker.current()));
-    p.emplace_back("breaker_trips", std::to_string(r.breaker.trips()));
+    for (auto& g : route_gauges(r)) p.push_back(std::move(g));
     return p;
 }
 

@@ -88,6 +88,10 @@ struct route_runtime {
     std::unordered_map<std::string, std::shared_ptr<flight>> flights;
 };
 
+// A route's live state besides its counters, in the order INFO and HERDGUARD STATS print it:
+// waiters_now, loads_in_flight, breaker_state, breaker_trips.
+std::vector<std::pair<std::string, std::string>> route_gauges(const route_runtime& r);
+
 // Redis key names herdguard keeps beside a routed key.
 std::string lock_key(std::string_view key);      // lease lock: "herdguard:lock:<key>"
 std::string negative_key(std::string_view key);  // remembered 404: "herdguard:neg:<key>"
