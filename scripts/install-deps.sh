@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libhiredis-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev catch2
+  libssl-dev openssl
   redis-server redis-tools
   "$@"
 )

@@ -11,6 +11,7 @@
 
 #include "herdguard/config/config.h"
 #include "herdguard/server/server.h"
+#include "herdguard/util/tls_context.h"
 
 namespace {
 
@@ -80,6 +81,13 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cl.check_only) {
+        // Load the certificates and keys as startup would: a PEM that does not parse or a key
+        // that does not match its certificate fails the check, not the deploy.
+        auto tls = herdguard::make_tls_contexts(cl.cfg);
+        if (auto* err = std::get_if<herdguard::config_error>(&tls)) {
+            std::fprintf(stderr, "herdguard: %s\n", err->message.c_str());
+            return 2;
+        }
         std::printf("%s: ok\n", cl.cfg.source.empty() ? "configuration" : cl.cfg.source.c_str());
         return 0;
     }

@@ -103,6 +103,16 @@ void set_admin_listen(admin_config& admin, std::string_view text, const std::str
     admin.enabled = true;
 }
 
+// listen / --listen / HERDGUARD_LISTEN: an address, or "off" (TLS clients only, on tls.listen).
+void set_listen(config& cfg, std::string_view text, const std::string& field) {
+    if (iequals(text, "off")) {
+        cfg.listen_enabled = false;
+        return;
+    }
+    cfg.listen = to_address(text, field);
+    cfg.listen_enabled = true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // YAML reading: one function per section, each rejecting keys it does not know.
 
@@ -192,6 +202,27 @@ void read_mapping(const YAML::Node& node, const std::string& path, Handler&& han
     }
 }
 
+void read_redis_tls(const YAML::Node& node, const std::string& path, redis_tls_config& t) {
+    read_mapping(node, path,
+                 [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+                     if (key == "enabled")
+                         t.enabled = read_bool(v, f);
+                     else if (key == "ca_file")
+                         t.ca_file = read_string(v, f);
+                     else if (key == "cert_file")
+                         t.cert_file = read_string(v, f);
+                     else if (key == "key_file")
+                         t.key_file = read_string(v, f);
+                     else if (key == "server_name")
+                         t.server_name = read_string(v, f);
+                     else if (key == "verify")
+                         t.verify = read_bool(v, f);
+                     else
+                         return false;
+                     return true;
+                 });
+}
+
 void read_redis(const YAML::Node& node, const std::string& path, redis_config& r) {
     read_mapping(node, path,
                  [&](const std::string& key, const YAML::Node& v, const std::string& f) {
@@ -211,6 +242,8 @@ void read_redis(const YAML::Node& node, const std::string& path, redis_config& r
                          r.connections_per_thread = read_integer<int>(v, f);
                      else if (key == "max_pending")
                          r.max_pending = read_integer<std::uint64_t>(v, f);
+                     else if (key == "tls")
+                         read_redis_tls(v, f, r.tls);
                      else
                          return false;
                      return true;
@@ -232,6 +265,36 @@ void read_limits(const YAML::Node& node, const std::string& path, limits_config&
                          l.client_output_buffer = read_size(v, f);
                      else if (key == "client_timeout")
                          l.client_timeout = read_duration(v, f);
+                     else
+                         return false;
+                     return true;
+                 });
+}
+
+tls_auth_clients read_auth_clients(const YAML::Node& node, const std::string& field) {
+    // yes/no/optional as Redis spells them; YAML's true/false read the same way.
+    const std::string& text = scalar(node, field, "no, optional or yes");
+    if (iequals(text, "yes") || iequals(text, "true") || iequals(text, "on")) return tls_auth_clients::yes;
+    if (iequals(text, "no") || iequals(text, "false") || iequals(text, "off")) return tls_auth_clients::no;
+    if (iequals(text, "optional")) return tls_auth_clients::optional;
+    fail(field, fmt::format("expected no, optional or yes, got \"{}\"", text));
+}
+
+void read_tls(const YAML::Node& node, const std::string& path, tls_config& t) {
+    read_mapping(node, path,
+                 [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+                     if (key == "listen")
+                         t.listen = read_address(v, f);
+                     else if (key == "cert_file")
+                         t.cert_file = read_string(v, f);
+                     else if (key == "key_file")
+                         t.key_file = read_string(v, f);
+                     else if (key == "ca_file")
+                         t.ca_file = read_string(v, f);
+                     else if (key == "auth_clients")
+                         t.auth_clients = read_auth_clients(v, f);
+                     else if (key == "handshake_timeout")
+                         t.handshake_timeout = read_duration(v, f);
                      else
                          return false;
                      return true;
@@ -355,7 +418,7 @@ void read_routes(const YAML::Node& node, const std::string& path,
 void read_config(const YAML::Node& root, config& cfg) {
     read_mapping(root, "", [&](const std::string& key, const YAML::Node& v, const std::string& f) {
         if (key == "listen")
-            cfg.listen = read_address(v, f);
+            set_listen(cfg, scalar(v, f, "an address (host:port or unix:/path) or \"off\""), f);
         else if (key == "threads")
             cfg.threads = read_integer<int>(v, f);
         else if (key == "log_level")
@@ -372,6 +435,8 @@ void read_config(const YAML::Node& root, config& cfg) {
             read_admin(v, f, cfg.admin);
         else if (key == "auth")
             read_auth(v, f, cfg.auth);
+        else if (key == "tls")
+            read_tls(v, f, cfg.tls);
         else if (key == "routes")
             read_routes(v, f, cfg.routes);
         else
@@ -600,8 +665,93 @@ void check_auth(const auth_config& a) {
     }
 }
 
+// Certificates and keys are read at startup; a path that cannot be read is reported here, by
+// field, so that --check catches it too (the PEM contents are checked when the TLS contexts are
+// built, which --check also does).
+void check_readable_file(const std::string& path, const std::string& field) {
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!file) {
+        fail(field, fmt::format("cannot open \"{}\": {}", path, std::generic_category().message(errno)));
+    }
+    char byte = 0;
+    if (std::fread(&byte, 1, 1, file.get()) != 1) {
+        // A directory opens fine on Linux and only fails here, with EISDIR.
+        if (std::ferror(file.get())) {
+            fail(field, fmt::format("cannot read \"{}\": {}", path, std::generic_category().message(errno)));
+        }
+        fail(field, fmt::format("\"{}\" is empty", path));
+    }
+}
+
+void require_file(const std::string& path, const std::string& field, std::string_view what) {
+    if (path.empty()) fail(field, fmt::format("missing ({})", what));
+    check_readable_file(path, field);
+}
+
+void check_client_tls(const config& cfg) {
+    const tls_config& t = cfg.tls;
+    if (!cfg.listen_enabled && !t.enabled()) {
+        fail("listen", "is off but tls.listen is not set: no listener would accept clients");
+    }
+    if (!t.enabled()) {
+        if (!t.cert_file.empty() || !t.key_file.empty() || !t.ca_file.empty()) {
+            fail("tls.listen", "missing: TLS towards clients needs its own listener address "
+                               "(like Redis's tls-port); or remove the tls section");
+        }
+        return;
+    }
+    check_listen_address(*t.listen, "tls.listen");
+    if (cfg.listen_enabled && *t.listen == cfg.listen) {
+        fail("tls.listen", fmt::format("same address as listen ({}); use listen: off for TLS only",
+                                       cfg.listen.to_string()));
+    }
+    if (cfg.admin.enabled && *t.listen == cfg.admin.listen) {
+        fail("tls.listen", fmt::format("same address as admin.listen ({})", cfg.admin.listen.to_string()));
+    }
+    require_file(t.cert_file, "tls.cert_file", "the server certificate, PEM");
+    require_file(t.key_file, "tls.key_file", "the certificate's private key, PEM");
+    if (t.auth_clients != tls_auth_clients::no && t.ca_file.empty()) {
+        fail("tls.ca_file",
+             fmt::format("missing: needed to verify client certificates with tls.auth_clients {} "
+                         "(yes is the default, as in Redis); set tls.auth_clients: no to accept "
+                         "clients without a certificate",
+                         t.auth_clients == tls_auth_clients::yes ? "yes" : "optional"));
+    }
+    if (!t.ca_file.empty()) check_readable_file(t.ca_file, "tls.ca_file");
+    check_positive(t.handshake_timeout, "tls.handshake_timeout");
+}
+
+void check_redis_tls(const redis_config& r) {
+    const redis_tls_config& t = r.tls;
+    if (!t.enabled) {
+        // A CA or a server name without enabled: true is almost always a forgotten switch, and
+        // silently talking plain text to Redis would be the worst way to find out.
+        const std::pair<const std::string*, const char*> set_fields[] = {
+            {&t.ca_file, "ca_file"}, {&t.cert_file, "cert_file"}, {&t.key_file, "key_file"},
+            {&t.server_name, "server_name"}};
+        for (const auto& [value, name] : set_fields) {
+            if (!value->empty())
+                fail("redis.tls.enabled", fmt::format("is false but redis.tls.{} is set; set enabled: true", name));
+        }
+        return;
+    }
+    if (r.addr.is_unix) {
+        fail("redis.tls.enabled", fmt::format("TLS needs a TCP redis.address, got {}", r.addr.to_string()));
+    }
+    if (!t.cert_file.empty() || !t.key_file.empty()) {
+        require_file(t.cert_file, "redis.tls.cert_file", "the client certificate, PEM; needed with key_file");
+        require_file(t.key_file, "redis.tls.key_file", "the client certificate's private key, PEM");
+    }
+    if (!t.ca_file.empty()) check_readable_file(t.ca_file, "redis.tls.ca_file");
+    for (char c : t.server_name) {
+        if (!is_host_char(c, false) && c != ':') {
+            fail("redis.tls.server_name", fmt::format("invalid character '{}' in \"{}\"", c, t.server_name));
+        }
+    }
+}
+
 void check_config(const config& cfg) {
-    check_listen_address(cfg.listen, "listen");
+    if (cfg.listen_enabled) check_listen_address(cfg.listen, "listen");
     check_auth(cfg.auth);
     check_range(cfg.threads, 1, 256, "threads");
     constexpr std::array<std::string_view, 6> levels{"trace", "debug", "info",
@@ -625,6 +775,7 @@ void check_config(const config& cfg) {
     check_positive(r.command_timeout, "redis.command_timeout");
     check_range(r.connections_per_thread, 1, 64, "redis.connections_per_thread");
     check_nonzero(r.max_pending, "redis.max_pending");
+    check_redis_tls(r);
 
     const limits_config& l = cfg.limits;
     check_nonzero(l.max_clients, "limits.max_clients");
@@ -641,11 +792,12 @@ void check_config(const config& cfg) {
 
     if (cfg.admin.enabled) {
         check_listen_address(cfg.admin.listen, "admin.listen");
-        if (cfg.admin.listen == cfg.listen) {
+        if (cfg.listen_enabled && cfg.admin.listen == cfg.listen) {
             fail("admin.listen",
                  fmt::format("same address as listen ({})", cfg.listen.to_string()));
         }
     }
+    check_client_tls(cfg);
 
     std::map<std::string, std::size_t, std::less<>> names;
     for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
@@ -695,9 +847,11 @@ struct setting {
     const char* help;
 };
 
-constexpr std::array<setting, 8> settings{{
-    {"--listen", "HERDGUARD_LISTEN", "listen", "ADDR",
-     "RESP listener: host:port, [v6]:port or unix:/path"},
+constexpr std::array<setting, 9> settings{{
+    {"--listen", "HERDGUARD_LISTEN", "listen", "ADDR|off",
+     "RESP listener: host:port, [v6]:port or unix:/path; off with --tls-listen for TLS only"},
+    {"--tls-listen", "HERDGUARD_TLS_LISTEN", "tls.listen", "ADDR",
+     "TLS RESP listener (needs tls.cert_file and tls.key_file in the config file)"},
     {"--redis", "HERDGUARD_REDIS", "redis.address", "ADDR",
      "Redis to cache in: host:port or unix:/path"},
     {"--threads", "HERDGUARD_THREADS", "threads", "N", "worker threads (1-256)"},
@@ -713,7 +867,9 @@ constexpr std::array<setting, 8> settings{{
 void apply_setting(config& cfg, std::string_view field, const std::string& value) {
     const std::string f(field);
     if (field == "listen")
-        cfg.listen = to_address(value, f);
+        set_listen(cfg, value, f);
+    else if (field == "tls.listen")
+        cfg.tls.listen = to_address(value, f);
     else if (field == "redis.address")
         cfg.redis.addr = to_address(value, f);
     else if (field == "threads")

@@ -106,7 +106,7 @@ std::string config_reply(const server_state& s) {
     // Secrets are masked: this reply may be read by anyone who can reach the RESP port.
     pairs p = {
         {"source", c.source.empty() ? "(flags and env only)" : c.source},
-        {"listen", c.listen.to_string()},
+        {"listen", c.listen_enabled ? c.listen.to_string() : "off"},
         {"threads", std::to_string(c.threads)},
         {"log_level", c.log_level},
         {"log_format", c.log_format},
@@ -119,6 +119,13 @@ std::string config_reply(const server_state& s) {
         {"redis.command_timeout", format_duration(c.redis.command_timeout)},
         {"redis.connections_per_thread", std::to_string(c.redis.connections_per_thread)},
         {"redis.max_pending", std::to_string(c.redis.max_pending)},
+        // TLS file paths are not secrets (the key's contents never leave the file).
+        {"redis.tls.enabled", c.redis.tls.enabled ? "yes" : "no"},
+        {"redis.tls.ca_file", c.redis.tls.ca_file},
+        {"redis.tls.cert_file", c.redis.tls.cert_file},
+        {"redis.tls.key_file", c.redis.tls.key_file},
+        {"redis.tls.server_name", c.redis.tls.server_name},
+        {"redis.tls.verify", c.redis.tls.verify ? "yes" : "no"},
         {"limits.max_clients", std::to_string(c.limits.max_clients)},
         {"limits.max_request_bytes", std::to_string(c.limits.max_request_bytes)},
         {"limits.max_array_length", std::to_string(c.limits.max_array_length)},
@@ -126,6 +133,14 @@ std::string config_reply(const server_state& s) {
         {"limits.client_output_buffer", std::to_string(c.limits.client_output_buffer)},
         {"limits.client_timeout", format_duration(c.limits.client_timeout)},
         {"admin.listen", c.admin.enabled ? c.admin.listen.to_string() : "off"},
+        {"tls.listen", c.tls.enabled() ? c.tls.listen->to_string() : "off"},
+        {"tls.cert_file", c.tls.cert_file},
+        {"tls.key_file", c.tls.key_file},
+        {"tls.ca_file", c.tls.ca_file},
+        {"tls.auth_clients", c.tls.auth_clients == tls_auth_clients::yes        ? "yes"
+                             : c.tls.auth_clients == tls_auth_clients::optional ? "optional"
+                                                                                : "no"},
+        {"tls.handshake_timeout", format_duration(c.tls.handshake_timeout)},
         {"auth.password", c.auth.password.empty() ? "" : "********"},
         {"auth.users", [&] {
              std::string names;

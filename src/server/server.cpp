@@ -25,13 +25,26 @@ namespace herdguard {
 using boost::system::error_code;
 using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
+// The plain listener (listen) and the TLS one (tls.listen), as Redis's port and tls-port; either
+// may be off. They share the round-robin over workers.
 struct server::acceptor_impl {
-    explicit acceptor_impl(asio::io_context& ctx) : acceptor(ctx) {}
+    explicit acceptor_impl(asio::io_context& ctx) : acceptor(ctx), tls_acceptor(ctx) {}
     acceptor_type acceptor;
+    acceptor_type tls_acceptor;
     std::size_t next_worker = 0;
+
+    void close() {
+        error_code ignored;
+        acceptor.close(ignored);
+        tls_acceptor.close(ignored);
+    }
 };
 
 server::server(const config& cfg) : cfg_(cfg), state_(cfg) {
+    // Before anything listens: a certificate that does not load is a startup error.
+    auto contexts = make_tls_contexts(cfg);
+    if (auto* error = std::get_if<config_error>(&contexts)) throw std::runtime_error(error->message);
+    state_.tls = std::move(std::get<tls_contexts>(contexts));
     for (int i = 0; i < cfg.threads; ++i) {
         workers_.push_back(std::make_unique<worker>(state_, i));
         state_.workers.push_back(workers_.back().get());
@@ -69,9 +82,11 @@ void bind_listener(acceptor_type& acceptor, const address& addr) {
     acceptor.listen(asio::socket_base::max_listen_connections);
 }
 
-asio::awaitable<void> accept_loop(acceptor_type& acceptor, std::vector<std::unique_ptr<worker>>& workers,
-                                  server_state& state, std::size_t& next_worker) {
-    const bool tcp = !state.cfg.listen.is_unix;
+// `tls`: the context for sessions accepted here, or nullptr on the plain listener.
+asio::awaitable<void> accept_loop(acceptor_type& acceptor, const address& listen, asio::ssl::context* tls,
+                                  std::vector<std::unique_ptr<worker>>& workers, server_state& state,
+                                  std::size_t& next_worker) {
+    const bool tcp = !listen.is_unix;
     while (acceptor.is_open()) {
         worker& w = *workers[next_worker];
         next_worker = (next_worker + 1) % workers.size();
@@ -97,15 +112,16 @@ asio::awaitable<void> accept_loop(acceptor_type& acceptor, std::vector<std::uniq
                 spdlog::warn("client refused: limits.max_clients ({}) reached ({} similar lines suppressed)",
                              state.cfg.limits.max_clients, suppressed);
             // As Redis: tell the client why, then close. A blocking write on a fresh socket of a
-            // few bytes cannot stall (the send buffer is empty).
+            // few bytes cannot stall (the send buffer is empty). A TLS client could not read it
+            // before a handshake, which a refused client does not get: it is just closed.
             static constexpr std::string_view msg = "-ERR max number of clients reached\r\n";
-            asio::write(socket, asio::buffer(msg), ec);
+            if (!tls) asio::write(socket, asio::buffer(msg), ec);
             socket.close(ec);
             continue;
         }
         w.stats.connections_accepted.add();
-        asio::post(w.ctx, [s = std::move(socket), &w]() mutable {
-            std::make_shared<session>(std::move(s), w)->start();
+        asio::post(w.ctx, [s = std::move(socket), &w, tls]() mutable {
+            std::make_shared<session>(std::move(s), w, tls)->start();
         });
     }
 }
@@ -113,19 +129,30 @@ asio::awaitable<void> accept_loop(acceptor_type& acceptor, std::vector<std::uniq
 }  // namespace
 
 void server::run() {
-    try {
-        bind_listener(acceptor_->acceptor, cfg_.listen);
-    } catch (const boost::system::system_error& e) {
-        throw std::runtime_error("cannot listen on " + cfg_.listen.to_string() + ": " + e.code().message());
-    }
-    spdlog::info("herdguard listening on {} -> redis {} ({} thread{}, {} route{})", cfg_.listen.to_string(),
-                 cfg_.redis.addr.to_string(), cfg_.threads, cfg_.threads == 1 ? "" : "s", cfg_.routes.size(),
-                 cfg_.routes.size() == 1 ? "" : "s");
+    auto bind = [](acceptor_type& acceptor, const address& addr) {
+        try {
+            bind_listener(acceptor, addr);
+        } catch (const boost::system::system_error& e) {
+            throw std::runtime_error("cannot listen on " + addr.to_string() + ": " + e.code().message());
+        }
+    };
+    if (cfg_.listen_enabled) bind(acceptor_->acceptor, cfg_.listen);
+    if (cfg_.tls.enabled()) bind(acceptor_->tls_acceptor, *cfg_.tls.listen);
+    std::string listening = cfg_.listen_enabled ? cfg_.listen.to_string() : std::string();
+    if (cfg_.tls.enabled())
+        listening += (listening.empty() ? "" : " and ") + cfg_.tls.listen->to_string() + " (TLS)";
+    spdlog::info("herdguard listening on {} -> redis {}{} ({} thread{}, {} route{})", listening,
+                 cfg_.redis.addr.to_string(), cfg_.redis.tls.enabled ? " (TLS)" : "", cfg_.threads,
+                 cfg_.threads == 1 ? "" : "s", cfg_.routes.size(), cfg_.routes.size() == 1 ? "" : "s");
+    if (cfg_.redis.tls.enabled && !cfg_.redis.tls.verify)
+        spdlog::warn("redis.tls.verify is false: Redis's certificate is not checked (no protection "
+                     "against a man in the middle)");
 
     for (auto& w : workers_) {
         for (int i = 0; i < cfg_.redis.connections_per_thread; ++i) {
             auto c = std::make_shared<redis_connection>(w->ctx.get_executor(), cfg_.redis,
-                                                        redis_connection::mode::shared, w->stats, &state_.registry);
+                                                        redis_connection::mode::shared, w->stats, &state_.registry,
+                                                        state_.tls.redis.get());
             w->shared.push_back(c);
             c->start();
         }
@@ -139,9 +166,15 @@ void server::run() {
         admin_->start();
         admin_ptr_.store(admin_.get());
     }
-    asio::co_spawn(accept_ctx_,
-                   accept_loop(acceptor_->acceptor, workers_, state_, acceptor_->next_worker),
-                   asio::detached);
+    if (cfg_.listen_enabled)
+        asio::co_spawn(accept_ctx_,
+                       accept_loop(acceptor_->acceptor, cfg_.listen, nullptr, workers_, state_, acceptor_->next_worker),
+                       asio::detached);
+    if (cfg_.tls.enabled())
+        asio::co_spawn(accept_ctx_,
+                       accept_loop(acceptor_->tls_acceptor, *cfg_.tls.listen, state_.tls.clients.get(), workers_,
+                                   state_, acceptor_->next_worker),
+                       asio::detached);
     accept_ctx_.run();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
@@ -150,10 +183,7 @@ void server::run() {
 
 bool server::drain(duration timeout) {
     if (auto* admin = admin_ptr_.load()) admin->set_draining(true);
-    asio::post(accept_ctx_, [this] {
-        error_code ignored;
-        acceptor_->acceptor.close(ignored);
-    });
+    asio::post(accept_ctx_, [this] { acceptor_->close(); });
     spdlog::info("draining: not ready, not accepting; waiting up to {} for requests and loads in flight",
                  format_duration(timeout));
     // A bounded poll: the three conditions live on different threads, and shutdown is rare.
@@ -174,10 +204,10 @@ bool server::drain(duration timeout) {
 
 void server::stop() {
     asio::post(accept_ctx_, [this] {
-        error_code ignored;
-        acceptor_->acceptor.close(ignored);
+        acceptor_->close();
         if (admin_) admin_->stop();
-        if (cfg_.listen.is_unix) ::unlink(cfg_.listen.host.c_str());
+        if (cfg_.listen_enabled && cfg_.listen.is_unix) ::unlink(cfg_.listen.host.c_str());
+        if (cfg_.tls.enabled() && cfg_.tls.listen->is_unix) ::unlink(cfg_.tls.listen->host.c_str());
     });
     for (auto& w : workers_) w->ctx.stop();
     accept_ctx_.stop();

@@ -9,6 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@
 #include "herdguard/server/herdguard_command.h"
 #include "herdguard/resp/reply.h"
 #include "herdguard/util/constant_time.h"
+#include "herdguard/util/tls_context.h"
 
 namespace herdguard {
 
@@ -42,7 +44,7 @@ std::string wrong_arity(std::string_view name) {
 
 }  // namespace
 
-session::session(stream_socket socket, worker& w)
+session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
     : socket_(std::move(socket)),
       worker_(w),
       cfg_(w.server.cfg),
@@ -52,6 +54,7 @@ session::session(stream_socket socket, worker& w)
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
     authenticated_ = !cfg_.auth.enabled();
+    if (tls) socket_.enable_tls(*tls);
 }
 
 session::~session() {
@@ -60,6 +63,38 @@ session::~session() {
 }
 
 void session::start() {
+    if (socket_.is_tls()) {
+        tls_handshake();
+        return;
+    }
+    serve();
+}
+
+// Before the first read, bounded by tls.handshake_timeout (idle_timer_ is free until serve()): a
+// client that connects and never completes the handshake must not hold a connection slot.
+void session::tls_handshake() {
+    auto failed = [this](const std::string& why) {
+        stats_.tls_handshake_failures.add();
+        if (std::uint64_t suppressed = 0; worker_.server.tls_log.allow(suppressed))
+            spdlog::warn("client TLS handshake failed: {} ({} similar lines suppressed)", why, suppressed);
+        close_now();
+    };
+    idle_timer_.expires_after(cfg_.tls.handshake_timeout);
+    idle_timer_.async_wait([self = shared_from_this(), failed](const error_code& ec) {
+        // last_activity_ is set by serve(): the handshake finished as the timer fired.
+        if (ec || self->closed_ || self->last_activity_ != std::chrono::steady_clock::time_point{}) return;
+        failed(fmt::format("no handshake within tls.handshake_timeout ({})",
+                           format_duration(self->cfg_.tls.handshake_timeout)));
+    });
+    socket_.tls().async_handshake(asio::ssl::stream_base::server, [self = shared_from_this(), failed](const error_code& ec) {
+        if (self->closed_) return;  // timed out: already counted and closed
+        self->idle_timer_.cancel();
+        if (ec) return failed(tls_handshake_error(ec, self->socket_.tls().native_handle()));
+        self->serve();
+    });
+}
+
+void session::serve() {
     last_activity_ = std::chrono::steady_clock::now();
     do_read();
     if (cfg_.limits.client_timeout.count() > 0)
@@ -771,7 +806,7 @@ void session::open_private() {
     stats_.private_connections.add();
     private_ = std::make_shared<redis_connection>(socket_.get_executor(), cfg_.redis,
                                                   redis_connection::mode::private_, stats_,
-                                                  &worker_.server.registry);
+                                                  &worker_.server.registry, worker_.server.tls.redis.get());
     std::weak_ptr<session> weak = weak_from_this();
     private_->set_on_closed([weak](std::string_view) {
         if (auto s = weak.lock()) s->on_private_closed();

@@ -13,12 +13,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "herdguard/resp/reply.h"
 #include "herdguard/resp/request_parser.h"
+#include "herdguard/util/tls_context.h"
 
 namespace herdguard {
 
@@ -70,8 +72,16 @@ bool shared_connection_registry::has_addr(const std::string& addr) const {
 }
 
 redis_connection::redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m,
-                                   worker_stats& stats, shared_connection_registry* registry)
-    : ex_(ex), cfg_(cfg), mode_(m), stats_(stats), registry_(registry), socket_(ex), backoff_timer_(ex) {
+                                   worker_stats& stats, shared_connection_registry* registry,
+                                   asio::ssl::context* tls)
+    : ex_(ex),
+      cfg_(cfg),
+      mode_(m),
+      stats_(stats),
+      registry_(registry),
+      tls_(tls),
+      stream_(stream_socket(ex)),
+      backoff_timer_(ex) {
     rbuf_.resize(read_chunk);
 }
 
@@ -87,7 +97,7 @@ void redis_connection::stop() {
     push_sink_ = nullptr;
     on_closed_ = nullptr;
     error_code ignored;
-    socket_.close(ignored);
+    stream_.close(ignored);
     backoff_timer_.cancel();
     state_ = state::closed;
     up_.store(false, std::memory_order_relaxed);
@@ -153,14 +163,14 @@ void redis_connection::do_write() {
         }
         self->do_write();
     };
-    asio::async_write(socket_, asio::buffer(inflight_),
+    asio::async_write(stream_, asio::buffer(inflight_),
                       asio::bind_allocator(handler_allocator<int>(write_memory_), std::move(on_written)));
 }
 
 void redis_connection::drop(std::string reason) {
     if (drop_reason_.empty()) drop_reason_ = std::move(reason);
     error_code ignored;
-    socket_.close(ignored);
+    stream_.close(ignored);
 }
 
 void redis_connection::fail_all(const std::string& reason) {
@@ -220,7 +230,7 @@ asio::awaitable<void> redis_connection::run() {
         }
         if (stopped_) co_return;
         error_code ignored;
-        socket_.close(ignored);
+        stream_.close(ignored);
         if (mode_ == mode::private_) {
             state_ = state::closed;
             fail_all(reason);
@@ -254,7 +264,7 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         if (ec || state->done) return;
         state->timed_out = true;
         error_code ignored;
-        self->socket_.close(ignored);
+        self->stream_.close(ignored);
     });
     struct finish_on_exit {
         asio::steady_timer& t;
@@ -269,9 +279,11 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
     };
 
     error_code ec;
+    auto& socket = stream_.socket();
+    stream_.disable_tls();  // the previous connection's TLS session, if any, is over
     if (cfg_.addr.is_unix) {
         asio::local::stream_protocol::endpoint ep(cfg_.addr.host);
-        co_await socket_.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+        co_await socket.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
     } else {
         asio::ip::tcp::resolver resolver(ex_);
         auto results = co_await resolver.async_resolve(cfg_.addr.host, std::to_string(cfg_.addr.port),
@@ -281,15 +293,27 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         for (const auto& entry : results) {
             if (timed_out || stopped_) break;
             error_code close_ec;
-            socket_.close(close_ec);
-            co_await socket_.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
+            socket.close(close_ec);
+            co_await socket.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
             if (!ec) break;
         }
-        if (!ec) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+        if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);
     }
     if (timed_out) co_return timeout_text();
     if (ec) co_return ec.message();
     if (stopped_) co_return "stopped";
+
+    if (tls_ != nullptr) {
+        // Still under the connect deadline: a server that accepts but never answers the
+        // handshake (plain Redis on a TLS address, a stuck peer) times out like a connect.
+        stream_.enable_tls(*tls_);
+        set_redis_peer_name(stream_.tls().native_handle(), cfg_);
+        co_await stream_.tls().async_handshake(asio::ssl::stream_base::client,
+                                               asio::redirect_error(asio::use_awaitable, ec));
+        if (timed_out) co_return timeout_text() + " (in the TLS handshake)";
+        if (ec) co_return "TLS handshake failed: " + tls_handshake_error(ec, stream_.tls().native_handle());
+        if (stopped_) co_return "stopped";
+    }
 
     // Handshake: AUTH and SELECT as configured; shared connections also learn their client id
     // and address so CLIENT KILL from a client can be refused when it targets them.
@@ -312,7 +336,7 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         ++replies;
     }
     if (replies == 0) co_return "";
-    co_await asio::async_write(socket_, asio::buffer(hello), asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(stream_, asio::buffer(hello), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return timed_out ? timeout_text() : "handshake write: " + ec.message();
 
     for (int i = 0; i < replies; ++i) {
@@ -322,7 +346,7 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
             if (st == resp::frame_status::complete) break;
             if (st == resp::frame_status::error) co_return "bad handshake reply: " + framer_.error();
             if (rend_ == rbuf_.size()) co_return "handshake reply too large";
-            std::size_t n = co_await socket_.async_read_some(
+            std::size_t n = co_await stream_.async_read_some(
                 asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
                 asio::redirect_error(asio::use_awaitable, ec));
             if (ec) co_return timed_out ? timeout_text() : "handshake read: " + ec.message();
@@ -340,7 +364,7 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         }
     }
     if (mode_ == mode::shared && !cfg_.addr.is_unix) {
-        auto ep = socket_.local_endpoint(ec);
+        auto ep = socket.local_endpoint(ec);
         if (!ec) {
             // Redis shows a client's address as ip:port; build the same text from the sockaddr.
             auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
@@ -369,11 +393,14 @@ asio::awaitable<std::string> redis_connection::read_loop() {
         }
         if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
         error_code ec;
-        std::size_t n = co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+        std::size_t n = co_await stream_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
                                                          asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
             if (!drop_reason_.empty()) co_return drop_reason_;
-            co_return ec == asio::error::eof ? std::string("connection closed by redis") : ec.message();
+            // Over TLS, a peer that closes without close_notify (Redis does not send one) reads
+            // as a truncated stream: the same event as EOF on plain TCP.
+            bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+            co_return closed ? std::string("connection closed by redis") : ec.message();
         }
         rend_ += n;
         if (rstart_ == rend_ && rbuf_.size() > 4 * read_chunk) {

@@ -13,6 +13,18 @@
 
 namespace herdguard {
 
+// TLS towards Redis (a redis-server started with --tls-port). The certificate is verified by
+// default, against ca_file (or the system's CAs) and against server_name, so a connection to
+// the wrong server or through a man in the middle fails instead of carrying AUTH and data.
+struct redis_tls_config {
+    bool enabled = false;
+    std::string ca_file;      // CAs that sign Redis's certificate; empty: the system's CAs
+    std::string cert_file;    // client certificate, when Redis has tls-auth-clients yes
+    std::string key_file;     // its private key (required with cert_file)
+    std::string server_name;  // SNI and the name checked in the certificate; empty: the address's host
+    bool verify = true;       // false: accept any certificate (tests only: no protection at all)
+};
+
 struct redis_config {
     address addr{false, "127.0.0.1", 6379};
     std::string username;  // optional (ACL); empty = AUTH <password> form
@@ -22,6 +34,7 @@ struct redis_config {
     duration command_timeout{1000};
     int connections_per_thread = 1;    // shared, pipelined connections per worker thread
     std::uint64_t max_pending = 65536; // queued commands per shared connection before -ERR
+    redis_tls_config tls;
 };
 
 struct limits_config {
@@ -79,6 +92,20 @@ struct auth_config {
     bool enabled() const { return !password.empty() || !users.empty(); }
 };
 
+// TLS towards clients: a second listener beside the plain one, as Redis has tls-port beside
+// port (`listen: off` then plays the part of Redis's `port 0`). Off while `listen` is unset.
+enum class tls_auth_clients { no, optional, yes };  // as Redis's tls-auth-clients
+struct tls_config {
+    std::optional<address> listen;  // the TLS listener; unset = no TLS towards clients
+    std::string cert_file;          // server certificate (PEM, chain allowed)
+    std::string key_file;           // its private key (PEM)
+    std::string ca_file;            // CAs that sign client certificates (auth_clients yes/optional)
+    // Redis's default is yes: a client needs a certificate signed by ca_file.
+    tls_auth_clients auth_clients = tls_auth_clients::yes;
+    duration handshake_timeout{5000};  // a client that does not finish the handshake is dropped
+    bool enabled() const { return listen.has_value(); }
+};
+
 struct admin_config {
     address listen{false, "127.0.0.1", 9121};
     bool enabled = true;
@@ -87,6 +114,7 @@ struct admin_config {
 struct config {
     std::string source;  // the file it came from ("" when none)
     address listen{false, "127.0.0.1", 6380};
+    bool listen_enabled = true;  // "listen: off": TLS clients only (as Redis's port 0)
     int threads = 1;
     std::string log_level = "info";  // trace, debug, info, warn, error, off
     std::string log_format = "text"; // text | json
@@ -95,6 +123,7 @@ struct config {
     limits_config limits;
     admin_config admin;
     auth_config auth;
+    tls_config tls;
     std::vector<route_config> routes;
 };
 
@@ -110,8 +139,8 @@ struct command_line {
     bool show_version = false;  // --version: nothing printed; main prints it and exits 0
 };
 
-// Parses argv (flags: --config, --check, --listen, --redis, --threads, --log-level, --log-format,
-// --version, --admin ADDR|off) and env (HERDGUARD_CONFIG, HERDGUARD_LISTEN, HERDGUARD_REDIS, HERDGUARD_THREADS,
+// Parses argv (flags: --config, --check, --listen, --tls-listen, --redis, --threads, --log-level, --log-format,
+// --version, --admin ADDR|off) and env (HERDGUARD_CONFIG, HERDGUARD_LISTEN, HERDGUARD_TLS_LISTEN, HERDGUARD_REDIS, HERDGUARD_THREADS,
 // HERDGUARD_LOG_LEVEL, HERDGUARD_LOG_FORMAT, HERDGUARD_REDIS_PASSWORD, HERDGUARD_ADMIN). Precedence:
 // flag > env > file > default. On error returns the message to print and exit(2) with.
 // `env` is injectable for tests; nullptr means the process environment.
@@ -127,7 +156,8 @@ std::optional<config_error> load_config_file(const std::string& path, config& cf
 // Same, from YAML text; `source` names it in errors.
 std::optional<config_error> load_config_text(const std::string& text, const std::string& source,
                                              config& cfg);
-// Cross-field validation (ranges, routes' templates and globs, unique route names).
+// Cross-field validation (ranges, routes' templates and globs, unique route names, TLS files
+// that exist and can be read: their contents are checked when the TLS contexts are built).
 std::optional<config_error> validate(const config& cfg);
 
 }  // namespace herdguard

@@ -28,6 +28,7 @@ namespace herdguard {
     X(redis_connect_failures, "failed connection attempts to redis")                               \
     X(redis_timeouts, "redis connections dropped for command_timeout")                             \
     X(private_connections, "private redis connections opened for stateful clients")                \
+    X(tls_handshake_failures, "client TLS handshakes that failed or timed out (tls.listen)")        \
     X(bytes_in, "bytes read from clients")                                                         \
     X(bytes_out, "bytes written to clients")
 

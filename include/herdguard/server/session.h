@@ -12,6 +12,10 @@
 // Order: before a command goes to a different connection than the ones still answering, the
 // session waits for those answers, so a client's commands execute in the order it sent them.
 //
+// TLS (a client of tls.listen): the handshake runs first, within tls.handshake_timeout; a
+// client that fails it or stays silent is dropped (tls_handshake_failures). Then the session
+// runs exactly as on the plain listener.
+//
 // Lifetime: the session owns its socket and its private connection. Pending reads and writes hold
 // a shared_ptr to it, and while replies are outstanding it holds one to itself (keep_alive_),
 // since reply slots that Redis connections will complete point into it.
@@ -36,7 +40,8 @@ namespace herdguard {
 
 class session : public std::enable_shared_from_this<session>, private reply_queue::sink {
 public:
-    session(stream_socket socket, worker& w);
+    // `tls`: the client TLS context (tls.listen), or nullptr on the plain listener.
+    session(stream_socket socket, worker& w, asio::ssl::context* tls = nullptr);
     ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -58,6 +63,8 @@ private:
     // What to do once every outstanding reply is in.
     enum class step { none, process, after_batch, finish };
 
+    void tls_handshake();
+    void serve();
     void do_read();
     void on_read(const boost::system::error_code& ec, std::size_t n);
     void process();
@@ -98,7 +105,7 @@ private:
     void on_private_closed();
     void close_now();
 
-    stream_socket socket_;
+    tls_stream socket_;  // plain, or TLS on tls.listen (see tls_stream.h)
     worker& worker_;
     const config& cfg_;
     worker_stats& stats_;
@@ -123,7 +130,7 @@ private:
     std::string wout_;  // the write in flight
     bool writing_ = false;
     bool close_after_write_ = false;
-    asio::steady_timer idle_timer_;  // limits.client_timeout
+    asio::steady_timer idle_timer_;  // limits.client_timeout; before that, tls.handshake_timeout
 
     std::shared_ptr<redis_connection> private_;
     bool relay_ = false;

@@ -14,6 +14,7 @@
 #include "herdguard/metrics/stats.h"
 #include "herdguard/upstream/redis_connection.h"
 #include "herdguard/util/log_limiter.h"
+#include "herdguard/util/tls_context.h"
 
 namespace herdguard {
 
@@ -27,6 +28,8 @@ struct server_state {
     std::atomic<std::int64_t> busy_sessions{0};   // sessions waiting for replies (drain waits on them)
     std::atomic<std::int64_t> writes_in_flight{0};  // client writes not yet completed (drain too)
     log_limiter client_log;  // rejected and cut-off clients: one line a second at most
+    log_limiter tls_log;     // failed client TLS handshakes: one line a second at most
+    tls_contexts tls;        // built once at startup; read-only afterwards (see tls_context.h)
     herd_engine herd;
     std::vector<worker*> workers;  // for INFO: every worker's counters
 };

@@ -12,6 +12,8 @@
 //
 // Threading: every member runs on the connection's executor (one worker's io_context, single
 // threaded); callers must be on that executor too.
+// TLS (redis.tls): after the TCP connect, a TLS handshake with SNI and certificate verification,
+// inside the same connect_timeout; each reconnect starts a new TLS session.
 // Timeouts: connect + handshake within connect_timeout; each request within command_timeout unless
 // it was sent with `no_timeout` (blocking commands, pushes); a timeout drops the connection, since
 // a reply that arrives late can no longer be matched to its request.
@@ -31,7 +33,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "herdguard/config/config.h"
@@ -40,11 +41,9 @@
 #include "herdguard/upstream/reply_handler.h"
 #include "herdguard/util/handler_memory.h"
 #include "herdguard/util/log_limiter.h"
+#include "herdguard/util/tls_stream.h"
 
 namespace herdguard {
-
-namespace asio = boost::asio;
-using stream_socket = asio::generic::stream_protocol::socket;
 
 
 // A handler that drops the reply: for commands herdguard sends on a client's behalf
@@ -71,8 +70,10 @@ public:
     enum class mode { shared, private_ };
     enum class state { connecting, ready, down, closed };
 
+    // `tls`: the redis.tls context (see tls_context.h), or nullptr for plain TCP. Not owned; it
+    // outlives every connection (the server holds it).
     redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m, worker_stats& stats,
-                     shared_connection_registry* registry);
+                     shared_connection_registry* registry, asio::ssl::context* tls = nullptr);
     ~redis_connection();
     redis_connection(const redis_connection&) = delete;
     redis_connection& operator=(const redis_connection&) = delete;
@@ -123,7 +124,8 @@ private:
     mode mode_;
     worker_stats& stats_;
     shared_connection_registry* registry_;
-    stream_socket socket_;
+    asio::ssl::context* tls_;
+    tls_stream stream_;  // the socket, with a TLS layer per connection when tls_ is set
     asio::steady_timer backoff_timer_;
     state state_ = state::connecting;
     std::atomic<bool> up_{false};
