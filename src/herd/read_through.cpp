@@ -1,6 +1,9 @@
 // The life of a routed GET
 // ------------------------
-//  1. read      GET key + PTTL key, pipelined on the client's shared connection (one round trip).
+//  0. join      a load of this key already running in this process? join it (step 3) without
+//               reading Redis: during a herd, Redis sees one read, not one per client.
+//  1. read      GET key + PTTL key, pipelined on the client's shared connection (one round trip);
+//               GET alone while the worker's fresh memo knows the key fresh (fresh_memo.h).
 //  2. fresh  -> answer the value.            stale (within stale_for) -> answer it, and start one
 //               background refresh.          miss (or only usable on error) -> 3.
 //  3. coalesce  join the flight for this key in this process, or start it (single flight across
@@ -41,9 +44,11 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// KEYS: value, lock, negative, failure. ARGV: token, lock_ttl_ms, keep_ms.
-// Checks and takes the lease in one step, so a value written between our read and our SET NX
-// is seen here and never loaded twice.
+// KEYS: value, lock, negative, failure. ARGV: token, lock_ttl_ms, keep_ms, waited (1: this flight
+// found the lease held before). Checks and takes the lease in one step, so a value written
+// between our read and our SET NX is seen here and never loaded twice. A failure remembered only
+// for the flights that waited on the failed load (marked '~', see remember_failure) is news to
+// those flights alone; a new read loads again.
 constexpr std::string_view acquire_script = R"lua(
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'neg'} end
 local v = redis.call('GET', KEYS[1])
@@ -52,7 +57,10 @@ if v then
   if pttl == -1 or pttl > tonumber(ARGV[3]) then return {'hit', v} end
 end
 local f = redis.call('GET', KEYS[4])
-if f then return {'failed', f} end
+if f then
+  if string.sub(f, 1, 1) ~= '~' then return {'failed', f} end
+  if ARGV[4] == '1' then return {'failed', string.sub(f, 2)} end
+end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'won'} end
 return {'lost'}
 )lua";
@@ -164,6 +172,21 @@ std::int64_t jittered_ms(duration ttl, double jitter) {
 // refreshing, and as a fallback when loads fail.
 std::int64_t keep_ms(const route_config& c) { return std::max(c.stale_for, c.stale_if_error).count(); }
 
+// A failed load is remembered in Redis for error_ttl. Even with error_ttl 0 ("off"), the flights
+// on other instances that wait for this lease must learn of the failure and answer their waiters,
+// instead of taking the lease over one after another and loading the failing key once per
+// instance. So a shorter memory is stretched to outlive one poll interval (<= 100 ms), marked '~':
+// ACQUIRE reports it only to flights that waited; a new read loads again, as "off" promises.
+constexpr duration failure_floor{250};
+struct failure_memory {
+    std::string reason;
+    duration px;
+};
+failure_memory remember_failure(const route_config& c, std::string reason) {
+    if (c.error_ttl >= failure_floor) return {std::move(reason), c.error_ttl};
+    return {"~" + std::move(reason), failure_floor};
+}
+
 std::string upstream_error(const route_runtime& r, std::string_view why) {
     return fmt::format("ERR herdguard: upstream '{}' unavailable ({})", r.cfg.name, why);
 }
@@ -212,7 +235,7 @@ struct waiter {
     waiter(asio::any_io_executor e, reply_handler& s) : ex(e), slot(&s), timer(e) {}
     asio::any_io_executor ex;
     reply_handler* slot;
-    std::optional<std::string> fallback;  // a raw GET reply still usable on error
+    std::shared_ptr<const std::string> fallback;  // a raw GET reply still usable on error
     asio::steady_timer timer;
     bool done = false;
     bool started_flight = false;        // this request's miss started the load ("loaded")
@@ -232,6 +255,7 @@ struct flight {
     std::string key;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     bool background = false;  // a stale-while-revalidate refresh
+    std::shared_ptr<const std::string> fallback;   // route mutex: usable-on-error value, for joiners
     std::vector<std::shared_ptr<waiter>> waiters;  // route mutex
     std::size_t live_waiters = 0;                  // route mutex: not yet answered
     bool finished = false;                         // route mutex
@@ -319,7 +343,10 @@ void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result re
     {
         std::lock_guard lock(r.mutex);
         auto it = r.flights.find(f->key);
-        if (it != r.flights.end() && it->second == f) r.flights.erase(it);
+        if (it != r.flights.end() && it->second == f) {
+            r.flights.erase(it);
+            r.flights_now.fetch_sub(1, std::memory_order_relaxed);
+        }
         f->finished = true;
         waiters.swap(f->waiters);
     }
@@ -361,7 +388,8 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     auto permit = r.breaker.try_acquire();
     if (!permit) {
         bump(r.counters.loads_rejected_breaker);
-        co_await release_lease(conn, key, token, "circuit open", c.error_ttl);
+        auto memory = remember_failure(c, "circuit open");
+        co_await release_lease(conn, key, token, std::move(memory.reason), memory.px);
         co_return flight_result{flight_result::kind::error, upstream_error(r, "circuit open")};
     }
 
@@ -408,7 +436,8 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     if (std::uint64_t suppressed = 0; r.failure_log.allow(suppressed))
         spdlog::warn("route '{}': load of '{}' failed: {} ({} similar lines suppressed)", c.name, key, res.reason,
                      suppressed);
-    co_await release_lease(conn, key, token, res.reason, c.error_ttl);
+    auto memory = remember_failure(c, res.reason);
+    co_await release_lease(conn, key, token, std::move(memory.reason), memory.px);
     co_return flight_result{flight_result::kind::error, upstream_error(r, res.reason)};
 }
 
@@ -428,7 +457,8 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, wo
     while (true) {
         std::vector<std::string> acquire_args{"EVAL", std::string(acquire_script), "4", f->key, lock_key(f->key),
                                       negative_key(f->key), failure_key(f->key), token,
-                                      std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c))};
+                                      std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c)),
+                                      contended ? "1" : "0"};
         auto v = co_await call(conn, std::move(acquire_args));
         if (v.is_error() || v.type != REDIS_REPLY_ARRAY || v.elements.empty()) {
             result = {flight_result::kind::error,
@@ -506,25 +536,31 @@ asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> 
     finish(r, f, std::move(result));
 }
 
-// Step 3: join or start the flight for this key, with a deadline for this waiter.
-void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_handler& slot,
-                   std::optional<std::string> fallback, clock::time_point request_start) {
-    bump(r.counters.misses);
+// Step 3: join or start the flight for this key, with a deadline for this waiter. With
+// `join_only` (step 0: nothing read yet), joins a running load of the key or does nothing at all
+// and returns false; a background refresh is not joined, since Redis still has a servable value.
+bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_handler& slot,
+                   std::shared_ptr<const std::string> fallback, clock::time_point request_start,
+                   bool join_only = false) {
     auto me = std::make_shared<waiter>(w.ctx.get_executor(), slot);
-    me->fallback = std::move(fallback);
     me->request_start = request_start;
     me->wait_start = clock::now();
     std::shared_ptr<flight> f;
     bool start = false;
     {
         std::lock_guard lock(r.mutex);
+        if (join_only) {
+            auto it = r.flights.find(key);
+            if (it == r.flights.end() || it->second->background) return false;
+        }
         if (!r.cfg.protect) {
             f = std::make_shared<flight>();
             f->key = key;
             start = true;
         } else {
-            auto& slot_ref = r.flights[key];
-            if (slot_ref) {
+            auto [it, inserted] = r.flights.try_emplace(key);
+            auto& slot_ref = it->second;
+            if (!inserted) {
                 if (slot_ref->live_waiters >= r.cfg.max_waiters) {
                     f = nullptr;
                 } else {
@@ -532,8 +568,10 @@ void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
                     bump(r.counters.coalesced);
                 }
             } else {
+                r.flights_now.fetch_add(1, std::memory_order_relaxed);
                 slot_ref = std::make_shared<flight>();
                 slot_ref->key = key;
+                slot_ref->fallback = fallback;
                 f = slot_ref;
                 start = true;
             }
@@ -542,8 +580,13 @@ void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
             f->waiters.push_back(me);
             ++f->live_waiters;
             me->started_flight = start;
+            // A waiter that read nothing usable still gets the starter's old value on error.
+            me->fallback = fallback ? std::move(fallback) : f->fallback;
+        } else {
+            me->fallback = std::move(fallback);
         }
     }
+    bump(r.counters.misses);
     if (!f) {  // max_waiters: shed load, stale data if we have it
         bump(r.counters.waiters_rejected);
         if (me->fallback) {
@@ -555,7 +598,7 @@ void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
             observe_request(r, get_outcome::error, request_start);
             slot.on_reply("-BUSY herdguard: too many waiters for key\r\n");
         }
-        return;
+        return true;
     }
     r.waiters_now.fetch_add(1, std::memory_order_relaxed);
     std::weak_ptr<flight> weak = f;
@@ -576,6 +619,7 @@ void wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
         else
             asio::co_spawn(w.ctx, run_unprotected(r, f, w), asio::detached);
     }
+    return true;
 }
 
 // Stale-while-revalidate: at most one refresh per key in this process; ACQUIRE makes it one
@@ -585,33 +629,39 @@ void refresh_in_background(route_runtime& r, const std::string& key, worker& w) 
     std::shared_ptr<flight> f;
     {
         std::lock_guard lock(r.mutex);
-        auto& slot_ref = r.flights[key];
-        if (slot_ref) return;
+        if (r.flights.contains(key)) return;
         if (r.loads_in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(r.cfg.max_concurrent_loads)) {
-            r.flights.erase(key);
             bump(r.counters.loads_shed);
             return;
         }
-        slot_ref = std::make_shared<flight>();
-        slot_ref->key = key;
-        slot_ref->background = true;
-        f = slot_ref;
+        f = std::make_shared<flight>();
+        f->key = key;
+        f->background = true;
+        r.flights.emplace(key, f);
+        r.flights_now.fetch_add(1, std::memory_order_relaxed);
     }
     bump(r.counters.background_refreshes);
     asio::co_spawn(w.ctx, run_flight(r, f, w), asio::detached);
 }
 
-// Steps 1 and 2: the read, and what it means. Receives the GET and the PTTL reply in order.
+// Steps 1 and 2: the read, and what it means. Receives the GET reply, then (unless the key was
+// known fresh and GET went alone) the PTTL reply, in order.
 class read_op final : public reply_handler {
 public:
-    read_op(route_runtime& r, std::string key, worker& w, reply_handler& slot)
-        : r_(r), key_(std::move(key)), w_(w), slot_(slot), start_(clock::now()) {}
+    read_op(route_runtime& r, std::string key, worker& w, reply_handler& slot, clock::time_point start,
+            bool with_pttl)
+        : r_(r), key_(std::move(key)), w_(w), slot_(slot), start_(start), with_pttl_(with_pttl) {}
 
     void on_reply(std::string_view raw) override { step(raw); }
     void on_failure(std::string_view error) override { step(error); }
 
 private:
     void step(std::string_view raw) {
+        if (!with_pttl_) {  // the memo said fresh: only a hit or a miss to tell apart
+            decide_known_fresh(raw);
+            delete this;
+            return;
+        }
         if (!have_value_) {
             value_.assign(raw);
             have_value_ = true;
@@ -623,6 +673,23 @@ private:
         delete this;
     }
 
+    void decide_known_fresh(std::string_view raw) {
+        if (!raw.empty() && raw[0] == '-') {
+            bump(r_.counters.errors);
+            observe_request(r_, get_outcome::error, start_);
+            slot_.on_reply(raw);
+            return;
+        }
+        if (raw == "$-1\r\n") {  // deleted or expired since: the miss path, as always
+            w_.memo.forget(key_);
+            wait_for_load(r_, key_, w_, slot_, nullptr, start_);
+            return;
+        }
+        bump(r_.counters.hits);
+        observe_request(r_, get_outcome::fresh, start_);
+        slot_.on_reply(raw);
+    }
+
     void decide(std::int64_t pttl) {
         const auto& c = r_.cfg;
         if (!value_.empty() && value_[0] == '-') {  // WRONGTYPE, redis unavailable: Redis's answer
@@ -632,11 +699,16 @@ private:
             return;
         }
         if (value_ == "$-1\r\n") {
-            wait_for_load(r_, key_, w_, slot_, std::nullopt, start_);
+            wait_for_load(r_, key_, w_, slot_, nullptr, start_);
             return;
         }
         const std::int64_t keep = keep_ms(c);
         if (pttl == -1 || pttl > keep) {  // no TTL (written by a client) or still fresh
+            // Fresh for (pttl - keep) more, counted from when the request arrived (so never
+            // longer than Redis would say).
+            const auto until = pttl == -1 ? clock::time_point::max()
+                                          : start_ + std::chrono::milliseconds(pttl - keep);
+            w_.memo.remember(&r_, key_, clock::now(), until);
             bump(r_.counters.hits);
             observe_request(r_, get_outcome::fresh, start_);
             slot_.on_reply(value_);
@@ -655,16 +727,17 @@ private:
         }
         // Too old to serve as-is, but still better than an error if loading fails.
         bool usable = past <= c.stale_if_error.count();
-        wait_for_load(r_, key_, w_, slot_, usable ? std::optional<std::string>(value_) : std::nullopt, start_);
+        wait_for_load(r_, key_, w_, slot_, usable ? std::make_shared<const std::string>(value_) : nullptr, start_);
     }
 
     route_runtime& r_;
     std::string key_;
     worker& w_;
     reply_handler& slot_;
-    std::string value_;
-    bool have_value_ = false;
     clock::time_point start_;
+    bool with_pttl_;
+    bool have_value_ = false;
+    std::string value_;
 };
 
 }  // namespace
@@ -672,17 +745,24 @@ private:
 void herd_engine::get(route_runtime& route, std::string key, worker& w, redis_connection& conn,
                       reply_handler& slot) {
     bump(route.counters.requests);
-    std::string_view k = key;
-    std::string get_cmd;
-    resp::append_command(get_cmd, {"GET", k});
-    std::string pttl_cmd;
-    resp::append_command(pttl_cmd, {"PTTL", k});
-    auto* op = new read_op(route, std::move(key), w, slot);
-    conn.send(get_cmd, op);
-    conn.send(pttl_cmd, op);
+    const auto start = clock::now();
+    // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
+    if (route.cfg.protect && route.flights_now.load(std::memory_order_relaxed) > 0 &&
+        wait_for_load(route, key, w, slot, nullptr, start, /*join_only=*/true))
+        return;
+    const bool known_fresh = w.memo.fresh(&route, key, start);
+    std::string cmd;
+    resp::append_command(cmd, {"GET", std::string_view(key)});
+    const std::size_t get_bytes = cmd.size();
+    if (!known_fresh) resp::append_command(cmd, {"PTTL", std::string_view(key)});
+    auto* op = new read_op(route, std::move(key), w, slot, start, !known_fresh);
+    // Two requests, one reply handler: the connection hands it the GET reply, then PTTL's.
+    conn.send(std::string_view(cmd).substr(0, get_bytes), op);
+    if (!known_fresh) conn.send(std::string_view(cmd).substr(get_bytes), op);
 }
 
-void herd_engine::revoke(std::string_view key, redis_connection& conn) {
+void herd_engine::revoke(std::string_view key, worker& w, redis_connection& conn) {
+    w.memo.forget(key);
     std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
     conn.send_command({"DEL", lk, nk, fk}, &discard_reply());
 }

@@ -445,7 +445,7 @@ void session::forward(const resp::request& req, redis_connection& conn, bool no_
         // Stale-set protection: revoke leases on routed keys before the write runs, on the shared
         // connection, so a load that started earlier can never overwrite what the client wrote.
         for_each_written_key(argv, [&](std::string_view key) {
-            if (herd.find_route(key) != nullptr) herd.revoke(key, shared_);
+            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_, shared_);
         });
     }
     if (iequals(argv[0], "multi")) in_multi_ = true;

@@ -83,6 +83,9 @@ struct route_runtime {
     log_limiter takeover_log;  // "took over the lease" lines
     std::atomic<std::int64_t> waiters_now{0};
     std::atomic<std::int64_t> loads_in_flight{0};
+    // Entries in `flights` (written under `mutex`): a GET reads it without the lock, and only
+    // when it is non-zero looks for a load of its key to join before reading Redis.
+    std::atomic<std::int64_t> flights_now{0};
 
     mutable std::mutex mutex;  // guards `flights` and every flight's waiter list
     std::unordered_map<std::string, std::shared_ptr<flight>> flights;
@@ -125,13 +128,16 @@ public:
 
     // A GET of a routed key. `slot` receives exactly one reply, on `w`'s executor, within
     // command_timeout + wait_timeout. Reads go through `conn` (the caller's shared connection)
-    // so they keep their place among the caller's pipelined commands.
+    // so they keep their place among the caller's pipelined commands. A key with a load already
+    // running in this process joins it without reading Redis (a herd costs Redis one read, not
+    // one per client); a key the worker's fresh memo knows fresh is read with GET alone.
     void get(route_runtime& route, std::string key, worker& w, redis_connection& conn, reply_handler& slot);
 
     // Stale-set protection: a client write to a routed key revokes any lease in flight for it
     // (and forgets remembered 404s and failures), so a load that started before the write can
     // never overwrite it. Queued on `conn` before the client's command.
-    void revoke(std::string_view key, redis_connection& conn);
+    // The worker's fresh memo forgets the key too.
+    void revoke(std::string_view key, worker& w, redis_connection& conn);
 
     std::vector<flight_info> flights() const;
     // True when no flight and no load is running (graceful shutdown waits for this).

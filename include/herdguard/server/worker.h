@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "herdguard/config/config.h"
+#include "herdguard/herd/fresh_memo.h"
 #include "herdguard/herd/read_through.h"
 #include "herdguard/loader/http_loader.h"
 #include "herdguard/metrics/stats.h"
@@ -42,6 +43,7 @@ struct worker {
     asio::io_context ctx{1};  // concurrency hint 1: single-threaded, no internal locking
     worker_stats stats;
     std::unique_ptr<http_loader> http = std::make_unique<http_loader>(ctx.get_executor());
+    fresh_memo memo;  // routed keys seen fresh: their hits need GET alone, not GET + PTTL
     std::vector<std::shared_ptr<redis_connection>> shared;
     std::size_t next_shared = 0;
 
