@@ -160,6 +160,28 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+namespace {
+std::string env_or(const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return v != nullptr && *v != '\0' ? std::string(v) : std::string(fallback);
+}
+}  // namespace
+
+const std::string& herdguard_binary() {
+    static const std::string path = env_or("HG_TEST_HERDGUARD", HERDGUARD_BINARY);
+    return path;
+}
+
+const std::string& demo_upstream_binary() {
+    static const std::string path = env_or("HG_TEST_DEMO_UPSTREAM", HERDGUARD_DEMO_UPSTREAM);
+    return path;
+}
+
+const std::string& sanitizer() {
+    static const std::string name = env_or("HG_TEST_SANITIZER", "");
+    return name;
+}
+
 std::uint16_t free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw harness_error(errno_text("socket"));
@@ -375,7 +397,7 @@ herdguard_proc::herdguard_proc(const temp_dir& dir, std::uint16_t redis_port,
     }
     for (int attempt = 0;; ++attempt) {
         port_ = free_port();
-        std::vector<std::string> argv{HERDGUARD_BINARY,
+        std::vector<std::string> argv{herdguard_binary(),
                                       "--listen",
                                       "127.0.0.1:" + std::to_string(port_),
                                       "--redis",
@@ -939,7 +961,7 @@ demo_upstream::demo_upstream(const temp_dir& dir, long latency_ms, unsigned stat
         port_ = free_port();
         proc_ = std::make_unique<process>(
             std::vector<std::string>{
-                HERDGUARD_DEMO_UPSTREAM, "--listen", "127.0.0.1:" + std::to_string(port_),
+                demo_upstream_binary(), "--listen", "127.0.0.1:" + std::to_string(port_),
                 "--latency-ms", std::to_string(latency_ms), "--status", std::to_string(status)},
             dir.file("upstream-" + std::to_string(port_) + ".log"));
         auto r = wait_until_answering(*proc_, [this] {
@@ -1229,19 +1251,21 @@ crowd::~crowd() {
         if (m.fd >= 0) ::close(m.fd);
 }
 
-void crowd::send(std::size_t i, const std::vector<std::string>& argv) {
+void crowd::send(std::size_t i, const std::vector<std::string>& argv, std::size_t copies) {
     auto& m = members_.at(i);
     if (m.fd < 0) throw harness_error("crowd: client #" + std::to_string(i) + " is closed");
-    m.out += encode_command(argv);
-    m.waiting = true;
-    m.result = {};
+    const std::string one = encode_command(argv);
+    for (std::size_t k = 0; k < copies; ++k) m.out += one;
+    m.waiting = copies > 0;
+    m.pending = copies;
+    m.results.clear();
     m.sent_at = steady::now();
     write_some(m);
 }
 
-void crowd::send_all(const std::vector<std::string>& argv) {
+void crowd::send_all(const std::vector<std::string>& argv, std::size_t copies) {
     for (std::size_t i = 0; i < members_.size(); ++i)
-        if (members_[i].fd >= 0) send(i, argv);
+        if (members_[i].fd >= 0) send(i, argv, copies);
 }
 
 void crowd::close(std::size_t i) {
@@ -1249,7 +1273,14 @@ void crowd::close(std::size_t i) {
     if (m.fd >= 0) ::close(m.fd);
     m.fd = -1;
     m.waiting = false;
-    m.result = {false, "(closed by the test)", milliseconds(0)};
+    m.pending = 0;
+    m.results = {{false, "(closed by the test)", milliseconds(0)}};
+}
+
+// Every reply still expected ends as `why`.
+void crowd::fail(member& m, const std::string& why) {
+    for (; m.pending > 0; --m.pending) m.results.push_back({false, why, milliseconds(0)});
+    m.waiting = false;
 }
 
 void crowd::write_some(member& m) {
@@ -1261,14 +1292,15 @@ void crowd::write_some(member& m) {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // POLLOUT later
-        m.waiting = false;
-        m.result = {false, "!io: " + errno_text("send"), milliseconds(0)};
+        fail(m, "!io: " + errno_text("send"));
         return;
     }
 }
 
 void crowd::read_some(member& m) {
     char buf[16384];
+    bool ended = false;
+    int recv_errno = 0;
     for (;;) {
         ssize_t n = ::recv(m.fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n > 0) {
@@ -1277,23 +1309,28 @@ void crowd::read_some(member& m) {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        // EOF or reset: a complete reply already buffered still counts.
-        if (!resp_reply_length(m.in)) {
-            m.waiting = false;
-            m.result = {
-                false,
-                n == 0 ? "!io: connection closed by the server" : "!io: " + errno_text("recv"),
-                milliseconds(0)};
-            return;
-        }
+        ended = true;  // EOF or reset: complete replies already buffered still count
+        recv_errno = n < 0 ? errno : 0;
         break;
     }
-    if (auto len = resp_reply_length(m.in)) {
-        m.result.latency = std::chrono::duration_cast<milliseconds>(steady::now() - m.sent_at);
-        m.result.text = parse_reply(std::string_view(m.in).substr(0, *len)).canonical();
-        m.result.answered = true;
-        m.in.erase(0, *len);
+    std::size_t start = 0;
+    while (m.pending > 0) {
+        auto len = resp_reply_length(std::string_view(m.in).substr(start));
+        if (!len) break;
+        crowd_reply r;
+        r.latency = std::chrono::duration_cast<milliseconds>(steady::now() - m.sent_at);
+        r.text = parse_reply(std::string_view(m.in).substr(start, *len)).canonical();
+        r.answered = true;
+        m.results.push_back(std::move(r));
+        start += *len;
+        --m.pending;
+    }
+    m.in.erase(0, start);
+    if (m.pending == 0) {
         m.waiting = false;
+    } else if (ended) {
+        errno = recv_errno;
+        fail(m, recv_errno == 0 ? "!io: connection closed by the server" : "!io: " + errno_text("recv"));
     }
 }
 
@@ -1327,13 +1364,11 @@ std::vector<crowd_reply> crowd::collect(milliseconds within) {
     std::vector<crowd_reply> out;
     out.reserve(members_.size());
     for (auto& m : members_) {
-        if (m.waiting) {  // still outstanding: report it, keep the socket for a later collect()
-            crowd_reply pending = m.result;
-            pending.text = "!io: no reply within " + ms_text(within);
-            out.push_back(pending);
-        } else {
-            out.push_back(m.result);
-        }
+        out.insert(out.end(), m.results.begin(), m.results.end());
+        // Still outstanding: report them, keep the socket for a later collect().
+        for (std::size_t k = 0; m.waiting && k < m.pending; ++k)
+            out.push_back({false, "!io: no reply within " + ms_text(within), milliseconds(0)});
+        if (!m.waiting && m.results.empty()) out.push_back({false, "", milliseconds(0)});  // idle
     }
     return out;
 }

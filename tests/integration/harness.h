@@ -36,6 +36,17 @@ struct harness_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The binaries under test: the build's own, unless HG_TEST_HERDGUARD / HG_TEST_DEMO_UPSTREAM
+// name others. The test command runs this suite (built once, in release) against the ASan+UBSan
+// and TSan builds of herdguard this way, without compiling the tests three times.
+const std::string& herdguard_binary();
+const std::string& demo_upstream_binary();
+
+// The name of the sanitizer the herdguard under test was built with (HG_TEST_SANITIZER: "asan",
+// "tsan"), or "" for a plain build. Sanitizers multiply memory (shadow, quarantine) and CPU, so
+// tests that measure the proxy's RSS report it instead of asserting bounds made for a plain build.
+const std::string& sanitizer();
+
 // A port that was free a moment ago: bind 127.0.0.1:0, read it, close. Racy by nature; starters
 // retry with a new port when the child reports the address in use.
 std::uint16_t free_port();
@@ -425,17 +436,19 @@ class crowd {
     std::size_t size() const { return members_.size(); }
     std::uint16_t port_of(std::size_t i) const { return members_.at(i).port; }
 
-    // Queues one command on client i (or on all) and writes as much as the socket takes now.
-    void send(std::size_t i, const std::vector<std::string>& argv);
-    void send_all(const std::vector<std::string>& argv);
+    // Queues a command on client i (or on all), `copies` times pipelined, and writes as much as
+    // the socket takes now.
+    void send(std::size_t i, const std::vector<std::string>& argv, std::size_t copies = 1);
+    void send_all(const std::vector<std::string>& argv, std::size_t copies = 1);
     // Hangs up client i (mid-wait, say): its reply is never read.
     void close(std::size_t i);
-    // Waits until every client with a command outstanding has its reply, or `within` passes.
-    // Returns one entry per client (closed and idle clients: answered == false).
+    // Waits until every client with commands outstanding has their replies, or `within` passes.
+    // Returns one entry per command sent, client by client (closed and idle clients: one entry,
+    // answered == false).
     std::vector<crowd_reply> collect(milliseconds within);
     std::vector<crowd_reply> request_all(const std::vector<std::string>& argv,
-                                         milliseconds within) {
-        send_all(argv);
+                                         milliseconds within, std::size_t copies = 1) {
+        send_all(argv, copies);
         return collect(within);
     }
 
@@ -447,10 +460,12 @@ class crowd {
         std::string in;
         std::chrono::steady_clock::time_point sent_at;
         bool waiting = false;
-        crowd_reply result;
+        std::size_t pending = 0;             // replies still expected
+        std::vector<crowd_reply> results;  // in order
     };
     void write_some(member& m);
     void read_some(member& m);
+    static void fail(member& m, const std::string& why);
     std::vector<member> members_;
 };
 

@@ -73,6 +73,17 @@ long long slowest(const std::vector<crowd_reply>& replies, const std::string& te
     return worst;
 }
 
+// A bound on the proxy's memory holds for a plain build only: ASan's shadow memory and its
+// quarantine of freed blocks (256 MB by default) and TSan's shadow inflate RSS by design. Under a
+// sanitizer the figure is still printed and recorded, and the sanitizer checks the memory itself.
+#define CHECK_MEMORY_BOUND(expr)                                                    \
+    do {                                                                            \
+        if (sanitizer().empty())                                                    \
+            CHECK(expr);                                                            \
+        else                                                                        \
+            WARN("under " << sanitizer() << ", not asserted: " #expr);              \
+    } while (false)
+
 // Samples a process's VmRSS every `every` on its own thread and keeps the peak. The baseline is
 // taken in the constructor.
 class rss_sampler {
@@ -257,8 +268,8 @@ TEST_CASE("protocol limits: absurd lengths get the error and a close, nothing is
     small_rss.stop();
     INFO("default proxy: " << rss.describe()
                            << "; max_array_length 1000 proxy: " << small_rss.describe());
-    CHECK(rss.growth() < 64 * mib);
-    CHECK(small_rss.growth() < 64 * mib);
+    CHECK_MEMORY_BOUND(rss.growth() < 64 * mib);
+    CHECK_MEMORY_BOUND(small_rss.growth() < 64 * mib);
     CHECK(herdguard_counter(stack.proxy.port(), "protocol_errors") >=
           static_cast<long long>(cases.size() + 2));
     bystander_ok();
@@ -285,7 +296,7 @@ TEST_CASE("protocol limits: a claimed bulk within max_request_bytes is not alloc
     rss.stop();
     WARN("one connection announcing a 512 MB bulk: proxy " << rss.describe());
     record(stack.dir, "claimed_bulk_rss.txt", rss.describe());
-    CHECK(rss.growth() < 64 * mib);
+    CHECK_MEMORY_BOUND(rss.growth() < 64 * mib);
     CHECK(stack.proxy_client().cmd({"PING"}) == "+PONG");
     require_running(stack.proxy);
 }
@@ -382,7 +393,7 @@ TEST_CASE("output buffer: a client that never reads is disconnected, memory stay
 
     rss.stop();
     WARN("output buffer test: proxy " << rss.describe());
-    CHECK(rss.growth() < 128 * mib);
+    CHECK_MEMORY_BOUND(rss.growth() < 128 * mib);
     CHECK(bystander.cmd({"SET", "by", "1"}) == "+OK");
     CHECK(bystander.cmd({"GET", "by"}) == "$1");
     // The hogs' sessions are gone once their last Redis replies are in (or timed out).
@@ -544,7 +555,7 @@ TEST_CASE("10,000 idle connections: bytes per connection, all released on close"
                                    std::to_string(connect_ms) + " ms to connect and PING)";
         WARN(figure);
         record(stack.dir, "bytes_per_idle_connection.txt", figure);
-        CHECK(per < 64 * kib);
+        CHECK_MEMORY_BOUND(per < 64 * kib);
     }
     // Every session is gone once the proxy has seen the hang-ups (the INFO connection remains).
     long long left = -1;
@@ -563,9 +574,11 @@ TEST_CASE("10,000 idle connections: bytes per connection, all released on close"
 // 6. A flood of waiters on one missing key: one upstream request, every waiter answered, and a
 // bounded cost per waiter; with a small max_waiters the excess is shed at once.
 //
-// The issue asks for 50,000 clients. This machine's RLIMIT_NOFILE hard limit is 20,000, and
-// this process holds one fd per client, so the test uses as many as the limit allows (about
-// 19,000 here; at most 20,000) and prints the number.
+// The issue asks for 50,000 concurrent requests. This machine's RLIMIT_NOFILE hard limit is
+// 20,000 (not raisable without CAP_SYS_RESOURCE), and both this process and the proxy hold one fd
+// per client, so the test opens as many clients as the limit allows (about 19,000 here; at most
+// 20,000) and each pipelines enough GETs that 50,000 or more wait at once: the proxy keeps one
+// waiter per request, pipelined or not. It prints the numbers.
 namespace {
 
 std::size_t flood_clients() {
@@ -575,13 +588,16 @@ std::size_t flood_clients() {
 
 }  // namespace
 
-TEST_CASE("waiter flood: 20,000 clients on one missing key, one upstream request",
+TEST_CASE("waiter flood: 50,000 requests on one missing key, one upstream request",
           "[integration][faults]") {
     const std::size_t n = flood_clients();
     REQUIRE(n >= 1000);
+    constexpr std::size_t wanted = 50000;
+    const std::size_t depth = (wanted + n - 1) / n;  // GETs pipelined per client
+    const std::size_t requests = n * depth;
     raise_fd_limit(n + 1024);  // before the proxy starts: it inherits the limit
     route_options route;
-    route.max_waiters = 50000;
+    route.max_waiters = requests;
     route.wait_timeout = 10s;
     // herd_stack's config has no limits: block; the default max_clients (10,000) is too few.
     temp_dir dir;
@@ -624,7 +640,7 @@ TEST_CASE("waiter flood: 20,000 clients on one missing key, one upstream request
     });
 
     t0 = steady::now();
-    auto replies = clients.request_all({"GET", "product:flood"}, 15s);
+    auto replies = clients.request_all({"GET", "product:flood"}, 20s, depth);
     const auto all_ms = ms_since(t0);
     done = true;
     sampler.join();
@@ -635,7 +651,8 @@ TEST_CASE("waiter flood: 20,000 clients on one missing key, one upstream request
     const std::size_t grown = peak_rss > base ? peak_rss - base : 0;
     const std::size_t per_waiter = waiters > 0 ? grown / static_cast<std::size_t>(waiters) : 0;
     const std::string figure =
-        "waiters: " + std::to_string(n) + " clients (connect+PING " + std::to_string(connect_ms) +
+        "waiters: " + std::to_string(requests) + " requests from " + std::to_string(n) + " clients (" +
+        std::to_string(depth) + " pipelined each; connect+PING " + std::to_string(connect_ms) +
         " ms), peak waiters_now " + std::to_string(waiters) + ", VmRSS " + mb_text(base) +
         " -> peak " + mb_text(peak_rss) + ", " + std::to_string(per_waiter) +
         " bytes per waiter; all answered in " + std::to_string(all_ms) + " ms";
@@ -643,12 +660,13 @@ TEST_CASE("waiter flood: 20,000 clients on one missing key, one upstream request
     record(dir, "bytes_per_waiter.txt", figure);
 
     INFO("replies:\n" << summarize(replies) << "upstream /_stats:\n" << st.text);
-    CHECK(count_of(replies, value) == n);
+    CHECK(replies.size() == requests);
+    CHECK(count_of(replies, value) == requests);
     CHECK(st.total == 1);
     CHECK(route_counter(port, "loads_ok") == 1);
     // Nearly all of them waited at the same time (the load takes 1.5 s).
-    CHECK(waiters >= static_cast<long long>(n / 2));
-    CHECK(per_waiter < 16 * kib);
+    CHECK(waiters >= static_cast<long long>(wanted));
+    CHECK_MEMORY_BOUND(per_waiter < 16 * kib);
     CHECK(eventually([&] { return route_counter(port, "waiters_now") == 0; }, 2s));
     require_running(proxy);
 }
