@@ -689,3 +689,84 @@ TEST_CASE("Redis down: a routed GET answers 'redis unavailable' quickly and neve
     CHECK(stack.upstream.total() == 0);
     require_alive(stack);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fresh memo (src/herd/fresh_memo.h): a key a worker has seen fresh is read with GET alone,
+// and a key deleted behind herdguard's back still reads nil and is loaded again.
+namespace {
+
+// calls=N of one command in Redis's INFO commandstats (0 when it never ran since CONFIG RESETSTAT).
+long long redis_calls(client& direct, const std::string& command) {
+    const auto fields = info_fields(direct.cmd_reply({"INFO", "commandstats"}).str);
+    auto it = fields.find("cmdstat_" + command);
+    if (it == fields.end()) return 0;
+    const auto at = it->second.find("calls=");
+    return at == std::string::npos ? -1 : std::stoll(it->second.substr(at + 6));
+}
+
+}  // namespace
+
+TEST_CASE("fresh hits read GET alone; a key deleted behind herdguard's back is loaded again",
+          "[integration][herd]") {
+    route_options route;  // ttl 60s, stale_for 30s
+    route.stale_if_error = 0ms;
+    herd_stack stack(route);
+    auto c = stack.proxy_client();
+    auto direct = stack.direct_client();
+    REQUIRE(c.cmd({"GET", "product:m"}) == value_of("/products/m"));
+    REQUIRE(direct.cmd({"CONFIG", "RESETSTAT"}) == "+OK");
+
+    constexpr int hits = 50;
+    for (int i = 0; i < hits; ++i) REQUIRE(c.cmd({"GET", "product:m"}) == value_of("/products/m"));
+    const long long gets = redis_calls(direct, "get");
+    const long long pttls = redis_calls(direct, "pttl");
+    INFO("redis saw " << gets << " GET and " << pttls << " PTTL for " << hits << " hits");
+    CHECK(gets == hits);
+    // The first hit learns the fresh window (GET + PTTL); the rest need GET alone. The memo
+    // looks again at most every second, so a slow machine may add one more.
+    CHECK(pttls >= 1);
+    CHECK(pttls <= 2);
+    CHECK(route_counter(stack.proxy().port(), "hits") == hits);
+
+    // Deleted in Redis directly, not through herdguard: the memo still says fresh, but GET reads
+    // nil, so this is a miss that loads, as without the memo.
+    REQUIRE(direct.cmd({"DEL", "product:m"}) == ":1");
+    CHECK(c.cmd({"GET", "product:m"}) == value_of("/products/m", 2));
+    CHECK(stack.upstream.total() == 2);
+
+    // Overwritten through herdguard with a short TTL: the worker forgets the key, so the next
+    // read sees the value is past its fresh time (Redis keeps a value 30 s past fresh; 2 s left
+    // means 28 s past, within stale_for) and refreshes it in the background.
+    REQUIRE(c.cmd({"SET", "product:m", "client-value", "PX", "2000"}) == "+OK");
+    CHECK(c.cmd({"GET", "product:m"}) == "$client-value");
+    CHECK(eventually([&] { return stack.upstream.total() == 3; }, 3s));
+    CHECK(route_counter(stack.proxy().port(), "background_refreshes") == 1);
+    require_alive(stack);
+}
+
+// ---------------------------------------------------------------------------------------------
+// error_ttl 0 over three instances: the failing load runs once; the flights on the other
+// instances that waited for its lease get its failure instead of loading in turn. A new read
+// after that loads again (failures are not remembered for new reads).
+TEST_CASE("error_ttl 0: one failing load per herd across instances, new reads load again",
+          "[integration][herd]") {
+    route_options route;
+    route.error_ttl = 0ms;
+    route.stale_if_error = 0ms;
+    route.breaker.min_calls = 100;  // the breaker must not be what stops the loads here
+    herd_stack stack(route, 3);
+    stack.upstream.control("status=500&latency_ms=300");
+    crowd clients(stack.proxy_ports(), 60);  // 20 per instance
+    auto replies = clients.request_all({"GET", "product:failing"}, 5s);
+    INFO("replies:\n" << summarize(replies) << stack.logs());
+    CHECK(count_of(replies, unavailable("HTTP 500")) == replies.size());
+    CHECK(stack.upstream.total() == 1);
+    CHECK(stack.counter_sum("loads_failed") == 1);
+    CHECK(stack.counter_sum("failure_remembered") >= 1);  // the waiting instances' flights
+
+    // The short memory (250 ms) is for flights that waited; a new read loads again at once.
+    auto c = stack.proxy_client(1, 3s);
+    CHECK(c.cmd({"GET", "product:failing"}) == unavailable("HTTP 500"));
+    CHECK(stack.upstream.total() == 2);
+    require_alive(stack);
+}
