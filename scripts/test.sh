@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Builds herdguard and runs every test: unit tests, the config check on the shipped example, the
-# integration tests (which start their own redis-server and herdguard processes on free loopback
-# ports and stop them by PID), and the deployment checks (container, Kubernetes, alert rules,
-# dashboard: scripts/validate-deploy.sh). Exits non-zero on any failure.
+# Builds herdguard and runs every test (CI runs exactly this; about 15 minutes from a fresh
+# machine on 2 cores, most of it compiling):
+#  1. release build: unit tests, the config check on the shipped example, the integration tests
+#     (they start their own redis-server and herdguard processes on free loopback ports and stop
+#     them by PID), and the deployment checks (container, Kubernetes, alert rules, dashboard:
+#     scripts/validate-deploy.sh);
+#  2. ASan+UBSan: the unit tests and the whole integration suite against a sanitized herdguard
+#     (scripts/test-sanitized.sh asan);
+#  3. TSan: the multi-threaded integration tests against a TSan herdguard (test-sanitized.sh tsan);
+#  4. fuzzing: each libFuzzer target for 60 s, two at a time (scripts/fuzz.sh).
+# Exits non-zero on any failure, sanitizer report or fuzz finding. Set HERDGUARD_QUICK=1 to stop
+# after step 1 (a quick local check; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # promtool (Debian's prometheus package) checks /metrics and the alert rules; curl and PyYAML the
-# deployment files.
-scripts/install-deps.sh prometheus python3-yaml curl
+# deployment files; clang-14 and its runtime build the fuzz targets.
+scripts/install-deps.sh prometheus python3-yaml curl clang-14 libclang-rt-14-dev
 scripts/build.sh release
 
 build=build/release
@@ -20,3 +28,17 @@ ctest --test-dir "$build" --output-on-failure --timeout 900
 
 echo "== deployment files"
 scripts/validate-deploy.sh
+
+if [ "${HERDGUARD_QUICK:-0}" = 1 ]; then
+  echo "== HERDGUARD_QUICK=1: sanitizers and fuzzing skipped"
+  exit 0
+fi
+
+echo "== ASan+UBSan"
+scripts/test-sanitized.sh asan
+
+echo "== TSan"
+scripts/test-sanitized.sh tsan
+
+echo "== fuzzing: 60 s per target"
+FUZZ_JOBS=2 scripts/fuzz.sh 60
