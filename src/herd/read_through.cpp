@@ -21,6 +21,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
@@ -303,8 +304,13 @@ route_runtime* herd_engine::find_route(std::string_view key) const {
 
 namespace {
 
-// Answers one waiter, on its executor, exactly once.
-void answer(route_runtime& r, waiter& w, const flight_result& res) {
+// What a waiter that gets no value receives, unless it has stale data: encoded once per flight.
+std::string error_bytes(const route_runtime& r, const flight_result& res) {
+    return resp::error_reply(res.outcome == flight_result::kind::none ? upstream_error(r, "no value") : res.reply);
+}
+
+// Answers one waiter, on its executor, exactly once. `error` is error_bytes(r, res).
+void answer(route_runtime& r, waiter& w, const flight_result& res, std::string_view error) {
     if (w.done) return;
     w.done = true;
     w.timer.cancel();
@@ -332,8 +338,7 @@ void answer(route_runtime& r, waiter& w, const flight_result& res) {
     }
     bump(r.counters.errors);
     observe_request(r, get_outcome::error, w.request_start);
-    w.slot->on_reply(resp::error_reply(res.outcome == flight_result::kind::none ? upstream_error(r, "no value")
-                                                                                : res.reply));
+    w.slot->on_reply(error);
 }
 
 // Ends a flight: out of the table first (so new misses start a new one), then every waiter is
@@ -350,9 +355,26 @@ void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result re
         f->finished = true;
         waiters.swap(f->waiters);
     }
-    auto shared = std::make_shared<const flight_result>(std::move(result));
+    struct outcome {
+        flight_result result;
+        std::string error;
+    };
+    auto shared = std::make_shared<outcome>();
+    if (result.outcome != flight_result::kind::value && result.outcome != flight_result::kind::not_found)
+        shared->error = error_bytes(r, result);
+    shared->result = std::move(result);
+    // One post per worker thread, not one per waiter: a herd of 10,000 on one key is answered
+    // by one handler on each thread instead of 10,000 queued ones.
+    std::vector<std::pair<asio::any_io_executor, std::vector<std::shared_ptr<waiter>>>> by_thread;
     for (auto& w : waiters) {
-        asio::post(w->ex, [&r, w, shared] { answer(r, *w, *shared); });
+        auto it = std::find_if(by_thread.begin(), by_thread.end(), [&](const auto& g) { return g.first == w->ex; });
+        if (it == by_thread.end()) it = by_thread.insert(by_thread.end(), {w->ex, {}});
+        it->second.push_back(std::move(w));
+    }
+    for (auto& [ex, group] : by_thread) {
+        asio::post(ex, [&r, group = std::move(group), shared] {
+            for (const auto& w : group) answer(r, *w, shared->result, shared->error);
+        });
     }
 }
 
@@ -610,8 +632,9 @@ bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
             if (!fl->finished && fl->live_waiters > 0) --fl->live_waiters;
         }
         bump(r.counters.wait_timeouts);
-        answer(r, *me, {flight_result::kind::error,
-                        upstream_error(r, fmt::format("timeout after {}ms", r.cfg.wait_timeout.count()))});
+        const flight_result timed_out{flight_result::kind::error,
+                                      upstream_error(r, fmt::format("timeout after {}ms", r.cfg.wait_timeout.count()))};
+        answer(r, *me, timed_out, error_bytes(r, timed_out));
     });
     if (start) {
         if (r.cfg.protect)
