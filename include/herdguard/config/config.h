@@ -66,7 +66,8 @@ struct route_config {
     duration negative_ttl{5000};
     // A failed load is remembered this long across the fleet: reads in that time get stale data
     // or the error without a new load (failed refreshes back off instead of retrying per read).
-    // 0 = off.
+    // 0 = new reads load again; flights already waiting on the failed lease still get the
+    // failure (read_through.cpp: remember_failure).
     duration error_ttl{1000};
     duration lock_ttl{5000};
     duration load_timeout{2000};
