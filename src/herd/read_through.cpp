@@ -709,6 +709,7 @@ private:
             return;
         }
         bump(r_.counters.hits);
+        bump(r_.counters.memo_hits);
         observe_request(r_, get_outcome::fresh, start_);
         slot_.on_reply(raw);
     }

@@ -727,6 +727,7 @@ TEST_CASE("fresh hits read GET alone; a key deleted behind herdguard's back is l
     CHECK(pttls >= 1);
     CHECK(pttls <= 2);
     CHECK(route_counter(stack.proxy().port(), "hits") == hits);
+    CHECK(route_counter(stack.proxy().port(), "memo_hits") == hits - pttls);
 
     // Deleted in Redis directly, not through herdguard: the memo still says fresh, but GET reads
     // nil, so this is a miss that loads, as without the memo.

@@ -28,10 +28,11 @@ namespace herdguard {
 struct worker;
 
 // Per-route counters; many threads write them, so they are atomic read-modify-writes (they sit
-// on the miss path, except `requests`, `hits` and `stale_hits`).
+// on the miss path, except `requests`, `hits`, `memo_hits` and `stale_hits`).
 #define HERDGUARD_ROUTE_COUNTERS(X)                                                        \
     X(requests, "routed GETs")                                                           \
     X(hits, "served fresh from redis")                                                   \
+    X(memo_hits, "fresh hits read with GET alone (the key was in the worker's fresh memo)") \
     X(stale_hits, "served stale while one refresh runs")                                 \
     X(misses, "not fresh in redis: waited for a load")                                   \
     X(coalesced, "misses that joined a load already in flight in this process")          \
