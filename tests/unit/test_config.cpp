@@ -10,24 +10,13 @@
 #include <map>
 #include <sstream>
 
+#include "config_test_support.h"
 #include "herdguard/config/config.h"
 
 using namespace herdguard;
+using namespace herdguard::test;
 
 namespace {
-
-class fake_env final : public env_lookup {
-  public:
-    fake_env(std::initializer_list<std::pair<const std::string, std::string>> vars) : vars_(vars) {}
-    std::optional<std::string> get(const std::string& name) const override {
-        auto it = vars_.find(name);
-        if (it == vars_.end()) return std::nullopt;
-        return it->second;
-    }
-
-  private:
-    std::map<std::string, std::string> vars_;
-};
 
 // A file under the temp directory, removed when the test ends.
 class temp_file {
@@ -63,41 +52,6 @@ class capture_stdout {
     std::streambuf* old_;
 };
 
-// The error message, or "(accepted)", so a wrongly accepted input shows in the failure.
-std::string load_error(const std::string& yaml) {
-    config cfg;
-    auto error = load_config_text(yaml, "cfg.yaml", cfg);
-    return error ? error->message : "(accepted)";
-}
-
-config load_ok(const std::string& yaml) {
-    config cfg;
-    auto error = load_config_text(yaml, "cfg.yaml", cfg);
-    INFO((error ? error->message : ""));
-    REQUIRE_FALSE(error);
-    return cfg;
-}
-
-std::variant<command_line, config_error> run(std::vector<std::string> args, const fake_env& env) {
-    std::vector<const char*> argv{"herdguard"};
-    for (const auto& a : args) argv.push_back(a.c_str());
-    argv.push_back(nullptr);
-    return parse_command_line(static_cast<int>(argv.size() - 1), argv.data(), &env);
-}
-
-std::string cli_error(std::vector<std::string> args, const fake_env& env = {}) {
-    auto result = run(std::move(args), env);
-    if (auto* error = std::get_if<config_error>(&result)) return error->message;
-    return "(accepted)";
-}
-
-command_line cli_ok(std::vector<std::string> args, const fake_env& env = {}) {
-    auto result = run(std::move(args), env);
-    auto* error = std::get_if<config_error>(&result);
-    INFO((error ? error->message : ""));
-    REQUIRE_FALSE(error);
-    return std::get<command_line>(result);
-}
 
 route_config valid_route() {
     route_config r;

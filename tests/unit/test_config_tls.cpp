@@ -8,9 +8,11 @@
 #include <fstream>
 #include <map>
 
+#include "config_test_support.h"
 #include "herdguard/config/config.h"
 
 using namespace herdguard;
+using namespace herdguard::test;
 
 namespace {
 
@@ -39,37 +41,10 @@ private:
     std::filesystem::path path_;
 };
 
-std::string load_error(const std::string& yaml) {
-    config cfg;
-    auto error = load_config_text(yaml, "cfg.yaml", cfg);
-    return error ? error->message : "(accepted)";
-}
-
-config load_ok(const std::string& yaml) {
-    config cfg;
-    auto error = load_config_text(yaml, "cfg.yaml", cfg);
-    INFO((error ? error->message : ""));
-    REQUIRE_FALSE(error);
-    return cfg;
-}
-
 std::string client_tls(const pem_dir& d, const std::string& extra = "") {
     return "tls:\n  listen: 127.0.0.1:6390\n  cert_file: " + d.file("server.crt") + "\n  key_file: " +
            d.file("server.key") + "\n" + extra;
 }
-
-class fake_env final : public env_lookup {
-public:
-    explicit fake_env(std::map<std::string, std::string> vars) : vars_(std::move(vars)) {}
-    std::optional<std::string> get(const std::string& name) const override {
-        auto it = vars_.find(name);
-        if (it == vars_.end()) return std::nullopt;
-        return it->second;
-    }
-
-private:
-    std::map<std::string, std::string> vars_;
-};
 
 }  // namespace
 
@@ -187,7 +162,7 @@ TEST_CASE("--tls-listen, HERDGUARD_TLS_LISTEN and --listen off", "[config][tls]"
     auto yaml = d.file("herdguard.yaml");
     std::ofstream(yaml) << "tls:\n  cert_file: " << d.file("server.crt") << "\n  key_file: " << d.file("server.key")
                         << "\n  auth_clients: no\n";
-    fake_env env(std::map<std::string, std::string>{{"HERDGUARD_TLS_LISTEN", "127.0.0.1:7000"}});
+    fake_env env{{"HERDGUARD_TLS_LISTEN", "127.0.0.1:7000"}};
     const char* argv[] = {"herdguard", "--config", yaml.c_str(), "--listen", "off", nullptr};
     auto parsed = parse_command_line(5, argv, &env);
     REQUIRE(std::holds_alternative<command_line>(parsed));
@@ -201,7 +176,7 @@ TEST_CASE("--tls-listen, HERDGUARD_TLS_LISTEN and --listen off", "[config][tls]"
     REQUIRE(std::holds_alternative<command_line>(flagged));
     CHECK(std::get<command_line>(flagged).cfg.tls.listen->to_string() == "127.0.0.1:7001");  // flag > env
 
-    fake_env none(std::map<std::string, std::string>{});
+    fake_env none{};
     const char* off_argv[] = {"herdguard", "--listen", "off", nullptr};
     auto off = parse_command_line(3, off_argv, &none);
     REQUIRE(std::holds_alternative<config_error>(off));
