@@ -9,7 +9,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -86,10 +85,10 @@ void session::tls_handshake() {
         failed(fmt::format("no handshake within tls.handshake_timeout ({})",
                            format_duration(self->cfg_.tls.handshake_timeout)));
     });
-    socket_.tls().async_handshake(asio::ssl::stream_base::server, [self = shared_from_this(), failed](const error_code& ec) {
+    socket_.async_handshake(/*as_server=*/true, [self = shared_from_this(), failed](const error_code& ec) {
         if (self->closed_) return;  // timed out: already counted and closed
         self->idle_timer_.cancel();
-        if (ec) return failed(tls_handshake_error(ec, self->socket_.tls().native_handle()));
+        if (ec) return failed(tls_handshake_error(ec, self->socket_.native_handle()));
         self->serve();
     });
 }

@@ -13,7 +13,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -307,11 +306,10 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         // Still under the connect deadline: a server that accepts but never answers the
         // handshake (plain Redis on a TLS address, a stuck peer) times out like a connect.
         stream_.enable_tls(*tls_);
-        set_redis_peer_name(stream_.tls().native_handle(), cfg_);
-        co_await stream_.tls().async_handshake(asio::ssl::stream_base::client,
-                                               asio::redirect_error(asio::use_awaitable, ec));
+        set_redis_peer_name(stream_.native_handle(), cfg_);
+        co_await stream_.async_handshake(/*as_server=*/false, asio::redirect_error(asio::use_awaitable, ec));
         if (timed_out) co_return timeout_text() + " (in the TLS handshake)";
-        if (ec) co_return "TLS handshake failed: " + tls_handshake_error(ec, stream_.tls().native_handle());
+        if (ec) co_return "TLS handshake failed: " + tls_handshake_error(ec, stream_.native_handle());
         if (stopped_) co_return "stopped";
     }
 
@@ -399,7 +397,7 @@ asio::awaitable<std::string> redis_connection::read_loop() {
             if (!drop_reason_.empty()) co_return drop_reason_;
             // Over TLS, a peer that closes without close_notify (Redis does not send one) reads
             // as a truncated stream: the same event as EOF on plain TCP.
-            bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+            bool closed = ec == asio::error::eof || is_tls_truncation(ec);
             co_return closed ? std::string("connection closed by redis") : ec.message();
         }
         rend_ += n;
