@@ -312,8 +312,7 @@ std::string error_bytes(const route_runtime& r, const flight_result& res) {
 // Answers one waiter, on its executor, exactly once. `error` is error_bytes(r, res).
 void answer(route_runtime& r, waiter& w, const flight_result& res, std::string_view error) {
     if (w.done) return;
-    w.done = true;
-    w.timer.cancel();
+    w.done = true;  // its wait_timeout timer, when it fires or is cancelled, sees this
     r.waiters_now.fetch_sub(1, std::memory_order_relaxed);
     observe(r.latency.wait, w.wait_start);
     const auto served = w.started_flight ? get_outcome::loaded : get_outcome::waited;
@@ -374,6 +373,9 @@ void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result re
     for (auto& [ex, group] : by_thread) {
         asio::post(ex, [&r, group = std::move(group), shared] {
             for (const auto& w : group) answer(r, *w, shared->result, shared->error);
+            // Only then the timers: each cancel queues its handler (with operation_aborted), and
+            // 10,000 of those ahead of the replies cost the last waiters ~10 ms.
+            for (const auto& w : group) w->timer.cancel();
         });
     }
 }
