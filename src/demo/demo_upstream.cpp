@@ -5,8 +5,10 @@
 //                      tell which load produced a value). A path containing "missing" is a 404.
 // GET /_stats          "total <n>" and one "<count> <path>" line per path
 // GET /_reset          zeroes the counts
-// GET /_control?...    latency_ms=N, status=S, hang=0|1 (accept, never answer), close_mid_body=0|1,
-//                      garbage=0|1 (malformed status line), body_size=N (pad the body to N bytes)
+// GET /_control?...    latency_ms=N, status=S, hang=0|1 (accept, never answer),
+//                      hang_after_headers=0|1 (status line and headers, then nothing),
+//                      close_mid_body=0|1, garbage=0|1 (malformed status line),
+//                      body_size=N (pad the body to N bytes)
 // Single-threaded; every connection is bounded by a 60 s idle/hang limit.
 #include <cstdio>
 #include <map>
@@ -36,6 +38,7 @@ struct behaviour {
     long latency_ms = 0;
     unsigned status = 200;
     bool hang = false;
+    bool hang_after_headers = false;
     bool close_mid_body = false;
     bool garbage = false;
     std::size_t body_size = 0;
@@ -95,6 +98,7 @@ asio::awaitable<void> serve(tcp::socket socket, state& st) {
             set_long("latency_ms", st.b.latency_ms);
             set_long("status", st.b.status);
             set_long("hang", st.b.hang);
+            set_long("hang_after_headers", st.b.hang_after_headers);
             set_long("close_mid_body", st.b.close_mid_body);
             set_long("garbage", st.b.garbage);
             set_long("body_size", st.b.body_size);
@@ -111,6 +115,12 @@ asio::awaitable<void> serve(tcp::socket socket, state& st) {
             if (b.garbage) {
                 static constexpr std::string_view junk = "HTTP/1.1 2x0 WHAT\r\nno colon here\r\n\r\n";
                 co_await asio::async_write(stream, asio::buffer(junk), asio::as_tuple(asio::use_awaitable));
+                co_return;
+            }
+            if (b.hang_after_headers) {  // a status line and headers, then nothing
+                static constexpr std::string_view head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+                co_await asio::async_write(stream, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
+                co_await sleep_ms(60000);
                 co_return;
             }
             if (b.close_mid_body) {

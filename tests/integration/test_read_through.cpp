@@ -602,24 +602,35 @@ TEST_CASE("GET inside MULTI is plain Redis: nil for a routed missing key, no ups
     require_alive(stack);
 }
 
-TEST_CASE("upstream faults answer a clear error promptly and cache nothing",
+TEST_CASE("upstream faults answer a clear error promptly, cache nothing, and the breaker counts them",
           "[integration][herd]") {
     route_options route;
     route.load_timeout = 300ms;
     route.max_value_bytes = 1024;
     route.error_ttl = 0ms;
-    route.breaker.min_calls = 100;  // faults here must not open the breaker
-    herd_stack stack(route);
-    auto c = stack.proxy_client(0, 3s);
-    auto direct = stack.direct_client();
+    // One failure opens the breaker: that is how the test sees the breaker count the fault. It
+    // half-opens after 300 ms (+ up to 10%), and a healthy probe closes it again.
+    route.breaker.min_calls = 1;
+    route.breaker.failure_rate = 0.5;
+    route.breaker.open_for = 300ms;
 
     // The reason in parentheses: herdguard's own words where it has them; Beast's parser message
     // (which may change between Boost versions) after "bad HTTP response (" otherwise.
     std::string control, key;
     std::vector<std::string> reasons;  // acceptable reasons (a prefix match)
-    SECTION("hang") {
+    SECTION("slower than load_timeout") {
+        control = "latency_ms=1000";
+        key = "product:slow";
+        reasons = {"timeout after 300ms)"};
+    }
+    SECTION("hang before any answer") {
         control = "hang=1";
         key = "product:hang";
+        reasons = {"timeout after 300ms)"};
+    }
+    SECTION("hang after the headers") {
+        control = "hang_after_headers=1";
+        key = "product:headers";
         reasons = {"timeout after 300ms)"};
     }
     SECTION("garbage status line and headers") {
@@ -637,25 +648,52 @@ TEST_CASE("upstream faults answer a clear error promptly and cache nothing",
         key = "product:big";
         reasons = {"value larger than max_value_bytes (1024))"};
     }
-    stack.upstream.control(control);
+    SECTION("connection refused") {
+        // Nothing listens there: a port that was free a moment ago.
+        route.upstream = "http://127.0.0.1:" + std::to_string(free_port()) + "/products/{1}";
+        key = "product:refused";
+        reasons = {"connection refused)"};
+    }
+    herd_stack stack(route);
+    auto c = stack.proxy_client(0, 3s);
+    auto direct = stack.direct_client();
+    const auto port = stack.proxy().port();
+    const bool refused = control.empty();
+
+    if (!refused) stack.upstream.control(control);
     const auto t0 = steady::now();
     auto r = c.cmd({"GET", key});
     const auto took = ms_since(t0);
-    INFO(control << ": " << printable(r) << " after " << took << " ms\n" << stack.logs());
+    INFO(key << ": " << printable(r) << " after " << took << " ms\n" << stack.logs());
     REQUIRE(r.rfind(unavailable_prefix, 0) == 0);
     CHECK(r.back() == ')');
     const std::string reason = r.substr(unavailable_prefix.size());
     CHECK(std::any_of(reasons.begin(), reasons.end(),
                       [&](const std::string& ok) { return reason.rfind(ok, 0) == 0; }));
-    if (control == "hang=1") CHECK(took >= route.load_timeout.count());
+    if (reasons.front().rfind("timeout", 0) == 0) CHECK(took >= route.load_timeout.count());
     CHECK(took < 1000);
-    CHECK(stack.upstream.total() == 1);
+    CHECK(stack.upstream.total() == (refused ? 0 : 1));
     CHECK(direct.cmd({"EXISTS", key}) == ":0");
     CHECK(direct.cmd({"EXISTS", "herdguard:lock:" + key}) == ":0");
+    // Counted as a failed load, and by the breaker, which it opened.
+    CHECK(route_counter(port, "loads_failed") == 1);
+    CHECK(route_counter(port, "breaker_trips") == 1);
+    CHECK(route_info(port, "breaker_state") == "open");
+    if (refused) return;  // nothing to heal
 
-    // The proxy is fine afterwards and loads from a healthy upstream again.
-    stack.upstream.control("hang=0&garbage=0&close_mid_body=0&body_size=0");
-    CHECK(c.cmd({"GET", "product:after"}) == value_of("/products/after"));
+    // The proxy is fine afterwards: once open_for has passed, a probe to the healed upstream
+    // loads and closes the breaker.
+    stack.upstream.control("hang=0&hang_after_headers=0&garbage=0&close_mid_body=0&body_size=0&latency_ms=0");
+    std::string last;
+    CHECK(eventually(
+        [&] {
+            last = c.cmd({"GET", "product:after"});
+            return last == value_of("/products/after");
+        },
+        3s, 25ms));
+    INFO("last reply: " << last);
+    CHECK(route_info(port, "breaker_state") == "closed");
+    CHECK(stack.upstream.total() == 2);
     require_alive(stack);
 }
 
