@@ -56,6 +56,8 @@ UPSTREAM_LATENCY=200
 
 log() { printf '[herd %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 has_part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 for tool in redis-server redis-cli redis-benchmark curl jq awk sort; do
@@ -88,15 +90,6 @@ log "ulimit -n: $FDS"
 work=$(mktemp -d "${TMPDIR:-/tmp}/herdguard-herd.XXXXXX")
 pids=()
 hg_pids=()
-# shellcheck disable=SC2317  # invoked by the trap
-stop_pid() {
-    local p=$1 _
-    kill "$p" 2>/dev/null || return 0
-    for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-    return 0
-}
 # shellcheck disable=SC2317
 cleanup() {
     local p
@@ -132,26 +125,15 @@ wait_others() {
 # --- noise: CPU the machine spent busy during a measurement minus what our processes (redis-server,
 # demo upstream, herdguards, and this shell's waited-for children: herd_bench, redis-benchmark) used,
 # as average cores. Measured as passthrough.sh does; +-0.1 or so.
-clk_tck=$(getconf CLK_TCK)
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-proc_ticks() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    s=${s##*) }
-    awk '{print $12 + $13}' <<<"$s"
-}
 our_ticks() {
-    local sum=0 p
-    for p in "${pids[@]}" "${hg_pids[@]}"; do sum=$((sum + $(proc_ticks "$p"))); done
+    local sum=0 p v
+    for p in "${pids[@]}" "${hg_pids[@]}"; do
+        v=$(cpu_ticks "$p") && sum=$((sum + v))
+    done
     echo "$sum"
 }
-children_secs() {  # sets $kids (in this shell: $(...) subshells' children are not ours)
-    times >"$work/times"
-    kids=$(awk 'NR == 2 {s = 0; for (i = 1; i <= 2; i++) {split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2]}
-                         printf "%.3f", s}' "$work/times")
-}
 noise_begin() {
-    n_busy0=$(machine_ticks)
+    read -r n_busy0 _ <<<"$(machine_ticks)"
     n_ours0=$(our_ticks)
     children_secs
     n_kids0=$kids
@@ -159,7 +141,7 @@ noise_begin() {
 }
 noise_end() {  # sets $other (average cores)
     local b1 o1 w1
-    b1=$(machine_ticks)
+    read -r b1 _ <<<"$(machine_ticks)"
     o1=$(our_ticks)
     children_secs
     w1=$(date +%s.%N)
@@ -168,49 +150,9 @@ noise_end() {  # sets $other (average cores)
 }
 
 # Before a run: wait (at most QUIET_WAIT s, QUIET_TOTAL s in all) until other processes use < 0.25 cores.
-waited_quiet=0
-wait_quiet() {
-    local start=$SECONDS b0 b1 o0 o1 x
-    [ "$QUIET_WAIT" -gt 0 ] || return 0
-    while :; do
-        b0=$(machine_ticks)
-        o0=$(our_ticks)
-        sleep 1
-        b1=$(machine_ticks)
-        o1=$(our_ticks)
-        x=$(awk -v b=$((b1 - b0)) -v o=$((o1 - o0)) -v hz="$clk_tck" 'BEGIN {printf "%.2f", (b - o) / hz}')
-        awk -v x="$x" 'BEGIN {exit !(x < 0.25)}' && break
-        if [ $((SECONDS - start)) -ge "$QUIET_WAIT" ] || [ $((waited_quiet + SECONDS - start)) -ge "$QUIET_TOTAL" ]; then
-            log "  other processes still use $x cores: running anyway"
-            break
-        fi
-        [ $((SECONDS - start)) -lt 2 ] && log "  waiting for other processes to go quiet ($x cores busy)"
-    done
-    waited_quiet=$((waited_quiet + SECONDS - start - 1))
-}
-
-used_ports=" "
-free_port() {
-    local p _
-    for _ in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))  # below the ephemeral range (32768+)
-        case "$used_ports" in *" $p "*) continue ;; esac
-        [ -n "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ] && continue
-        used_ports="$used_ports$p "
-        echo "$p"
-        return 0
-    done
-    die "no free port found"
-}
-
-wait_ping() {  # port pid
-    local _
-    for _ in $(seq 1 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
-        sleep 0.05
-    done
-    return 1
+wait_quiet_capped() {
+    local left=$((QUIET_TOTAL - waited_quiet))
+    wait_quiet "$((QUIET_WAIT < left ? QUIET_WAIT : left))"
 }
 
 # --- redis-server and the demo upstream, for the whole run.
@@ -321,7 +263,7 @@ run_one() {
     key="product:$id"
     path="/products/$id"
     wait_others
-    wait_quiet
+    wait_quiet_capped
     case "$s" in
         slow) up "/_control?latency_ms=1500&status=200" >/dev/null ;;
         fail | fail0) up "/_control?latency_ms=$UPSTREAM_LATENCY&status=500" >/dev/null ;;
@@ -438,7 +380,7 @@ if has_part ratio; then
         for P in 1 16; do
             for t in product:hot plain:hot; do
                 wait_others
-                wait_quiet
+                wait_quiet_capped
                 noise_begin
                 timeout 300 redis-benchmark -h 127.0.0.1 -p "$rport" -c 50 -n 200000 -P "$P" -q --csv GET "$t" \
                     >"$work/rb.csv" 2>"$work/rb.err"
@@ -493,10 +435,6 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------------------------------------
 # Report.
-median() {
-    sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) printf "%.0f", v[(NR + 1) / 2];
-                                     else printf "%.0f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
-}
 hg_version=$("$HERDGUARD" --version 2>/dev/null)
 hg_commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 
@@ -572,8 +510,8 @@ if has_part ratio; then
     echo "| -P | routed GET rps | plain GET rps | ratio | routed p99 ms | plain p99 ms | rounds (routed / plain) | other cores, max |"
     echo "|--:|--:|--:|--:|--:|--:|:--|--:|"
     for P in 1 16; do
-        a=$(awk -F'\t' -v P="$P" '$2 == P && $3 == "product:hot" && $4 != "" {print $4}' "$ratio_tsv" | median)
-        b=$(awk -F'\t' -v P="$P" '$2 == P && $3 == "plain:hot" && $4 != "" {print $4}' "$ratio_tsv" | median)
+        a=$(awk -F'\t' -v P="$P" '$2 == P && $3 == "product:hot" && $4 != "" {print $4}' "$ratio_tsv" | median 0)
+        b=$(awk -F'\t' -v P="$P" '$2 == P && $3 == "plain:hot" && $4 != "" {print $4}' "$ratio_tsv" | median 0)
         a99=$(awk -F'\t' -v P="$P" '$2 == P && $3 == "product:hot" && $5 != "" {print $5}' "$ratio_tsv" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}')
         b99=$(awk -F'\t' -v P="$P" '$2 == P && $3 == "plain:hot" && $5 != "" {print $5}' "$ratio_tsv" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}')
         r=$(awk -v a="$a" -v b="$b" 'BEGIN {if (a == "" || b == "" || b == 0) print "—"; else printf "%.2f", a / b}')

@@ -28,6 +28,8 @@ HG_THREADS=1
 
 log() { printf '[passthrough %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 for tool in redis-server redis-cli redis-benchmark nutcracker awk sort; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install -y redis-server redis-tools nutcracker)"
@@ -52,46 +54,12 @@ pids=()
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
     local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-        kill -9 "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
+    for p in "${pids[@]}"; do stop_pid "$p"; done
     if [ "$KEEP_LOGS" = 1 ]; then log "logs and raw results kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# --- free ports: random in 20000-59999, not listening now, not already handed out.
-used_ports=" "
-free_port() {
-    local p _
-    for _ in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        case "$used_ports" in *" $p "*) continue ;; esac
-        if command -v ss >/dev/null 2>&1; then
-            [ -n "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ] && continue
-        else
-            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-        fi
-        used_ports="$used_ports$p "
-        echo "$p"
-        return 0
-    done
-    die "no free port found"
-}
-
-wait_ping() {  # port name pid
-    local _
-    for _ in $(seq 1 100); do
-        kill -0 "$3" 2>/dev/null || return 1
-        [ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 redis_port=$(free_port)
 hg_port=$(free_port)
@@ -119,7 +87,7 @@ nc_cmd=(nutcracker -c "$work/nutcracker.yml" -a 127.0.0.1 -s "$nc_stats_port" -o
 "${redis_cmd[@]}" >"$work/redis.out" 2>&1 &
 redis_pid=$!
 pids+=("$redis_pid")
-wait_ping "$redis_port" redis "$redis_pid" || die "redis-server did not start: $(tail -5 "$work/redis.log" 2>/dev/null)"
+wait_ping "$redis_port" "$redis_pid" || die "redis-server did not start: $(tail -5 "$work/redis.log" 2>/dev/null)"
 
 declare -A proxy_pid proxy_starts
 start_herdguard() {
@@ -127,14 +95,14 @@ start_herdguard() {
     proxy_pid[herdguard]=$!
     pids+=("$!")
     proxy_starts[herdguard]=$((${proxy_starts[herdguard]:-0} + 1))
-    wait_ping "$hg_port" herdguard "$!"
+    wait_ping "$hg_port" "$!"
 }
 start_twemproxy() {
     "${nc_cmd[@]}" >>"$work/nutcracker.out" 2>&1 &
     proxy_pid[twemproxy]=$!
     pids+=("$!")
     proxy_starts[twemproxy]=$((${proxy_starts[twemproxy]:-0} + 1))
-    wait_ping "$nc_port" twemproxy "$!"
+    wait_ping "$nc_port" "$!"
 }
 start_herdguard || log "warning: herdguard did not answer PING at start: $(tail -3 "$work/herdguard.log")"
 start_twemproxy || log "warning: nutcracker did not answer PING at start: $(tail -3 "$work/nutcracker.log")"
@@ -154,19 +122,9 @@ bench_cmd() {  # port clients pipeline -> the exact command line
     echo "redis-benchmark -h 127.0.0.1 -p $1 -t get,set -d 100 -r 10000 -n $(n_for "$2") -q --csv -c $2 -P $3"
 }
 
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {  # pid -> utime+stime of the whole process (all threads), in clock ticks
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    s=${s##*) }  # drop "pid (comm) ": comm may contain spaces; field 3 (state) is now field 1
-    awk '{print $12 + $13}' <<<"$s"
-}
-
-# Noise: CPU time the whole machine spent busy (and stolen by the hypervisor)
-# during a run, minus what redis-server, the proxies and redis-benchmark (this shell's children)
-# used, is what other processes took from our 2 cores. Reported per run, as average cores.
-# busy (user nice system irq softirq: a task's stime includes the irq/softirq ticks that hit it) and steal
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat; }
+# Noise: CPU time the whole machine spent busy (and stolen by the hypervisor) during a run, minus
+# what redis-server, the proxies and redis-benchmark (this shell's children) used, is what other
+# processes took from our 2 cores. Reported per run, as average cores (lib.sh: machine_ticks).
 our_ticks() {
     local sum=0 p v
     for p in "$redis_pid" "${proxy_pid[herdguard]}" "${proxy_pid[twemproxy]}"; do
@@ -174,35 +132,6 @@ our_ticks() {
     done
     echo "$sum"
 }
-children_secs() {  # sets $kids: cumulative user+sys of this shell's waited-for children
-    times >"$work/times"  # in this shell, not in a $(...) subshell, whose children are not ours
-    kids=$(awk 'NR == 2 {s = 0; for (i = 1; i <= 2; i++) {split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2]}
-                         printf "%.3f", s}' "$work/times")
-}
-
-# Before each run, wait (up to WAIT_QUIET seconds) for other processes to use < 0.25 cores over a
-# 1-second sample; after that the run goes ahead anyway and its "other" column tells.
-waited_total=0
-wait_quiet() {
-    local start=$SECONDS b0 b1 o0 o1 x
-    while :; do
-        read -r b0 _ <<<"$(machine_ticks)"
-        o0=$(our_ticks)
-        sleep 1
-        read -r b1 _ <<<"$(machine_ticks)"
-        o1=$(our_ticks)
-        x=$(awk -v b=$((b1 - b0)) -v o=$((o1 - o0)) -v hz="$clk_tck" 'BEGIN {printf "%.2f", (b - o) / hz}')
-        if awk -v x="$x" 'BEGIN {exit !(x < 0.25)}'; then break; fi
-        if [ $((SECONDS - start)) -ge "$WAIT_QUIET" ]; then
-            log "  machine still busy (other processes: $x cores) after ${WAIT_QUIET}s: running anyway"
-            break
-        fi
-        [ $((SECONDS - start)) -lt 2 ] && log "  waiting for other processes to go quiet ($x cores busy)"
-    done
-    local waited=$((SECONDS - start - 1))
-    [ "$waited" -gt 0 ] && waited_total=$((waited_total + waited))
-}
-
 # Fill the key space once so every GET of every target returns a 100-byte value, and warm each
 # target up (connections, allocator) before anything is measured.
 log "warm-up"
@@ -245,7 +174,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 log "  FAILED: not answering PING (${ping:-no reply in 5s})"
                 continue
             fi
-            wait_quiet
+            wait_quiet "$WAIT_QUIET"
             out="$work/r${round}_${key}_${t}.csv"
             read -r busy0 steal0 <<<"$(machine_ticks)"
             ours0=$(our_ticks)
@@ -312,10 +241,6 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------------------------------------
 # Report.
-median() {  # values on stdin -> median (mean of the middle two for an even count); empty if none
-    sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) printf "%.2f", v[(NR + 1) / 2];
-                                     else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
-}
 values() {  # config target test -> one value per line
     awk -F'\t' -v k="$1" -v t="$2" -v x="$3" '$2 == k && $3 == t && $4 == x {print $5}' "$results"
 }
@@ -331,7 +256,7 @@ for cfg in "${configs[@]}"; do
     read -r c p <<<"$cfg"
     key="c${c}P${p}"
     for t in "${targets[@]}"; do
-        for x in SET GET CPU RCPU; do med[$key,$t,$x]=$(values "$key" "$t" "$x" | median); done
+        for x in SET GET CPU RCPU; do med[$key,$t,$x]=$(values "$key" "$t" "$x" | median 2); done
     done
 done
 
@@ -357,7 +282,7 @@ echo "- ulimit -n: $(ulimit -n)"
 echo "- Other processes' CPU during the runs (average cores out of $(nproc)): $(awk -F'\t' '$4 == "OTHER" {v[++n] = $5; s += $5; if ($5 > m) m = $5; if ($5 > 0.2) b++}
     END {if (n) printf "mean %.2f, max %.2f; %d of %d runs above 0.2", s / n, m, b, n}' "$results")$(
     awk -F'\t' '$4 == "STEAL" {s += $5; n++} END {if (n) printf "; hypervisor steal mean %.2f cores", s / n}' "$results")"
-echo "- Waited ${waited_total}s in all for other processes to go quiet before runs (WAIT_QUIET=${WAIT_QUIET}s per run)"
+echo "- Waited ${waited_quiet}s in all for other processes to go quiet before runs (WAIT_QUIET=${WAIT_QUIET}s per run)"
 echo "- Script: \`ROUNDS=$ROUNDS bench/passthrough.sh\`"
 echo "- Each cell runs (PORT = the target's port):"
 for cfg in "${configs[@]}"; do

@@ -1,0 +1,96 @@
+# Shared by bench/herd.sh and bench/passthrough.sh (sourced, not run): free ports, process
+# start-up and shutdown by PID, and the CPU accounting that tells how much other processes took
+# from the machine during a measurement. The caller defines log(), $work (a scratch directory)
+# and our_ticks() (the CPU ticks of the processes it started).
+# shellcheck shell=bash
+
+clk_tck=$(getconf CLK_TCK)
+
+# A loopback port nothing uses now and not handed out before by this script: random in
+# 20000-31999, below Linux's ephemeral range (32768+), so no outgoing connection takes it.
+used_ports=" "
+free_port() {
+    local p _
+    for _ in $(seq 1 200); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
+        case "$used_ports" in *" $p "*) continue ;; esac
+        if command -v ss >/dev/null 2>&1; then
+            [ -n "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ] && continue
+        else
+            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+        fi
+        used_ports="$used_ports$p "
+        echo "$p"
+        return 0
+    done
+    die "no free port found"
+}
+
+wait_ping() {  # port pid: until the server on port answers PING (10 s at most, while pid lives)
+    local _
+    for _ in $(seq 1 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        [ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# shellcheck disable=SC2317  # invoked by the callers' traps
+stop_pid() {  # SIGTERM, up to 3 s to exit, then SIGKILL; always reaped
+    local p=$1 _
+    kill "$p" 2>/dev/null || return 0
+    for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    return 0
+}
+
+cpu_ticks() {  # pid -> utime+stime of the whole process (all threads), in clock ticks; fails when gone
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    s=${s##*) }  # drop "pid (comm) ": comm may contain spaces; field 3 (state) is now field 1
+    awk '{print $12 + $13}' <<<"$s"
+}
+
+# Busy ticks of the whole machine (user nice system irq softirq: a task's stime includes the
+# irq/softirq ticks that hit it), then steal (taken by the hypervisor).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat; }
+
+# shellcheck disable=SC2154,SC2034  # $work comes from the caller; $kids is for the caller
+children_secs() {  # sets $kids: cumulative user+sys of this shell's waited-for children
+    times >"$work/times"  # in this shell, not in a $(...) subshell, whose children are not ours
+    kids=$(awk 'NR == 2 {s = 0; for (i = 1; i <= 2; i++) {split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2]}
+                         printf "%.3f", s}' "$work/times")
+}
+
+# Waits, at most $1 seconds, until processes other than ours use < 0.25 cores over a 1-second
+# sample; after that the run goes ahead anyway (its noise column tells). Adds the seconds it
+# waited to $waited_quiet.
+waited_quiet=0
+wait_quiet() {
+    local limit=$1 start=$SECONDS b0 b1 o0 o1 x
+    [ "$limit" -gt 0 ] || return 0
+    while :; do
+        read -r b0 _ <<<"$(machine_ticks)"
+        o0=$(our_ticks)
+        sleep 1
+        read -r b1 _ <<<"$(machine_ticks)"
+        o1=$(our_ticks)
+        x=$(awk -v b=$((b1 - b0)) -v o=$((o1 - o0)) -v hz="$clk_tck" 'BEGIN {printf "%.2f", (b - o) / hz}')
+        awk -v x="$x" 'BEGIN {exit !(x < 0.25)}' && break
+        if [ $((SECONDS - start)) -ge "$limit" ]; then
+            log "  other processes still use $x cores after ${limit}s: running anyway"
+            break
+        fi
+        [ $((SECONDS - start)) -lt 2 ] && log "  waiting for other processes to go quiet ($x cores busy)"
+    done
+    local waited=$((SECONDS - start - 1))
+    [ "$waited" -gt 0 ] && waited_quiet=$((waited_quiet + waited))
+    return 0
+}
+
+median() {  # [decimals] values on stdin -> median (mean of the middle two for an even count); empty if none
+    sort -g | awk -v d="${1:-2}" '{v[NR] = $1} END {if (NR == 0) exit; f = "%." d "f";
+        if (NR % 2) printf f, v[(NR + 1) / 2]; else printf f, (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
