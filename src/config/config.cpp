@@ -4,6 +4,7 @@
 // entry points catch it (and every yaml-cpp exception) and return "SOURCE: field: problem".
 // Throwing keeps the many small readers free of error plumbing, and it never crosses the API.
 #include "herdguard/config/config.h"
+#include "herdguard/util/strings.h"
 
 #include <arpa/inet.h>
 
@@ -43,15 +44,6 @@ config_error make_error(std::string_view source, std::string_view field, std::st
 // Which source set a field, when it was not the file (flags and env). Used to blame the right
 // place when validation rejects a value: "command line: threads: ..." rather than the file.
 using origin_map = std::map<std::string, std::string, std::less<>>;
-
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Scalar conversions shared by the YAML reader and the flag/env overrides.

@@ -1,4 +1,5 @@
 #include "herdguard/config/units.h"
+#include "herdguard/util/strings.h"
 
 #include <fmt/format.h>
 
@@ -12,18 +13,6 @@ namespace {
 bool fail(std::string* why, std::string message) {
     if (why) *why = std::move(message);
     return false;
-}
-
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
 }
 
 // Splits "250ms" into 250 and "ms". Shared by durations and sizes so both reject the same

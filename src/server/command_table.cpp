@@ -7,15 +7,6 @@
 
 namespace herdguard {
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    }
-    return true;
-}
-
 namespace {
 
 // What a command name means here; `blocking` marks commands that may wait in Redis indefinitely
@@ -69,7 +60,7 @@ const std::unordered_map<std::string_view, command_info>& table() {
 bool lower_name(std::string_view name, std::array<char, 32>& buf, std::string_view& out) {
     if (name.size() > buf.size()) return false;
     for (std::size_t i = 0; i < name.size(); ++i)
-        buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+        buf[i] = ascii_lower(name[i]);
     out = std::string_view(buf.data(), name.size());
     return true;
 }

@@ -31,14 +31,8 @@ resp::parser_limits limits_from(const config& cfg) {
     return {cfg.limits.max_request_bytes, cfg.limits.max_array_length, cfg.limits.max_inline_bytes};
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 std::string wrong_arity(std::string_view name) {
-    return resp::error_reply("ERR wrong number of arguments for '" + lower(name) + "' command");
+    return resp::error_reply("ERR wrong number of arguments for '" + ascii_lower(name) + "' command");
 }
 
 }  // namespace

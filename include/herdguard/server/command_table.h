@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "herdguard/util/strings.h"
+
 namespace herdguard {
 
 enum class command_kind {
@@ -65,8 +67,5 @@ void for_each_written_key(const std::vector<std::string_view>& argv, Fn&& fn) {
             return;
     }
 }
-
-// ASCII case-insensitive comparison, as Redis matches command names.
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace herdguard

@@ -1,0 +1,26 @@
+// ASCII case folding, as Redis matches command names, subcommands and keywords. Not the C
+// library's tolower(): that is locale-dependent and an out-of-line call on the hot path, where
+// every request's command name is folded.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace herdguard {
+
+constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+constexpr bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
+inline std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = ascii_lower(c);
+    return out;
+}
+
+}  // namespace herdguard
