@@ -8,37 +8,39 @@ key_pattern::key_pattern(std::string glob) : glob_(std::move(glob)) {}
 
 namespace {
 
-// Recursive backtracking over '*'; depth is bounded by the number of stars in the pattern
-// (config patterns are short), and each star tries the shortest match first.
-bool match_from(std::string_view pat, std::string_view key, std::vector<std::string_view>* caps) {
-    while (!pat.empty() && pat.front() != '*') {
-        if (key.empty() || key.front() != pat.front()) return false;
-        pat.remove_prefix(1);
-        key.remove_prefix(1);
-    }
-    if (pat.empty()) return key.empty();
-    pat.remove_prefix(1);  // the '*'
-    std::size_t mark = caps ? caps->size() : 0;
-    if (pat.empty()) {  // trailing star takes the rest
-        if (caps) caps->push_back(key);
-        return true;
-    }
-    for (std::size_t n = 0; n <= key.size(); ++n) {
-        if (caps) {
-            caps->resize(mark);
-            caps->push_back(key.substr(0, n));
+// Literal segments in order, each placed at its earliest position after the one before; the last
+// must end the key. With '*' as the only wildcard, the earliest placement never rules out a
+// match, and it gives each star its shortest capture, as backtracking that tries shortest first
+// would. No backtracking, so O(key x pattern) whatever the key: a backtracking matcher is
+// polynomial in the key with the number of stars as exponent, and keys come from clients.
+bool match_glob(std::string_view pat, std::string_view key, std::vector<std::string_view>* caps) {
+    std::size_t star = pat.find('*');
+    if (star == std::string_view::npos) return pat == key;
+    if (key.substr(0, star) != pat.substr(0, star)) return false;
+    std::size_t pos = star;
+    pat.remove_prefix(star + 1);
+    for (;;) {
+        const std::size_t next = pat.find('*');
+        if (next == std::string_view::npos) {  // the last segment ends the key
+            if (key.size() < pos + pat.size() || key.substr(key.size() - pat.size()) != pat) return false;
+            if (caps) caps->push_back(key.substr(pos, key.size() - pat.size() - pos));
+            return true;
         }
-        if (match_from(pat, key.substr(n), caps)) return true;
+        const std::size_t at = key.find(pat.substr(0, next), pos);
+        if (at == std::string_view::npos) return false;
+        if (caps) caps->push_back(key.substr(pos, at - pos));
+        pos = at + next;
+        pat.remove_prefix(next + 1);
     }
-    if (caps) caps->resize(mark);
-    return false;
 }
 
 }  // namespace
 
 bool key_pattern::match(std::string_view key, std::vector<std::string_view>* captures) const {
     if (captures) captures->clear();
-    return match_from(glob_, key, captures);
+    const bool matched = match_glob(glob_, key, captures);
+    if (!matched && captures) captures->clear();
+    return matched;
 }
 
 std::optional<upstream_url> parse_upstream_url(std::string_view url) {
