@@ -2,7 +2,7 @@
 // ------------------------
 //  0. join      a load of this key already running in this process? join it (step 3) without
 //               reading Redis: during a herd, Redis sees one read, not one per client.
-//  1. read      GET key + PTTL key, pipelined on the client's shared connection (one round trip);
+//  1. read      PTTL key + GET key, pipelined on the client's shared connection (one round trip);
 //               GET alone while the worker's fresh memo knows the key fresh (fresh_memo.h).
 //  2. fresh  -> answer the value.            stale (within stale_for) -> answer it, and start one
 //               background refresh.          miss (or only usable on error) -> 3.
@@ -351,7 +351,7 @@ void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result re
         auto it = r.flights.find(f->key);
         if (it != r.flights.end() && it->second == f) {
             r.flights.erase(it);
-            r.flights_now.fetch_sub(1, std::memory_order_relaxed);
+            if (!f->background) r.foreground_flights.fetch_sub(1, std::memory_order_relaxed);
         }
         f->finished = true;
         waiters.swap(f->waiters);
@@ -568,9 +568,7 @@ asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> 
 bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_handler& slot,
                    std::shared_ptr<const std::string> fallback, clock::time_point request_start,
                    bool join_only = false) {
-    auto me = std::make_shared<waiter>(w.ctx.get_executor(), slot);
-    me->request_start = request_start;
-    me->wait_start = clock::now();
+    std::shared_ptr<waiter> me;
     std::shared_ptr<flight> f;
     bool start = false;
     {
@@ -579,6 +577,9 @@ bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
             auto it = r.flights.find(key);
             if (it == r.flights.end() || it->second->background) return false;
         }
+        me = std::make_shared<waiter>(w.ctx.get_executor(), slot);
+        me->request_start = request_start;
+        me->wait_start = clock::now();
         if (!r.cfg.protect) {
             f = std::make_shared<flight>();
             f->key = key;
@@ -594,7 +595,7 @@ bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
                     bump(r.counters.coalesced);
                 }
             } else {
-                r.flights_now.fetch_add(1, std::memory_order_relaxed);
+                r.foreground_flights.fetch_add(1, std::memory_order_relaxed);
                 slot_ref = std::make_shared<flight>();
                 slot_ref->key = key;
                 slot_ref->fallback = fallback;
@@ -665,7 +666,6 @@ void refresh_in_background(route_runtime& r, const std::string& key, worker& w) 
         f->key = key;
         f->background = true;
         r.flights.emplace(key, f);
-        r.flights_now.fetch_add(1, std::memory_order_relaxed);
     }
     bump(r.counters.background_refreshes);
     asio::co_spawn(w.ctx, run_flight(r, f, w), asio::detached);
@@ -713,8 +713,8 @@ private:
     std::string_view key_;
 };
 
-// Steps 1 and 2: the read, and what it means. Receives the GET reply, then (unless the key was
-// known fresh and GET went alone) the PTTL reply, in order.
+// Steps 1 and 2: the read, and what it means. Receives the PTTL reply (unless the key was known
+// fresh and GET went alone), then the GET reply, in order.
 class read_op final : public reply_handler {
 public:
     read_op(route_runtime& r, std::string key, worker& w, reply_handler& slot, clock::time_point start,
@@ -752,14 +752,12 @@ private:
             delete this;
             return;
         }
-        if (!have_value_) {
-            value_.assign(raw);
-            have_value_ = true;
+        if (!have_pttl_) {  // PTTL comes first, so GET's reply (the value) need not be copied
+            if (raw.size() > 3 && raw[0] == ':') resp::parse_int64(raw.substr(1, raw.size() - 3), pttl_);
+            have_pttl_ = true;
             return;
         }
-        std::int64_t pttl = -2;
-        if (raw.size() > 3 && raw[0] == ':') resp::parse_int64(raw.substr(1, raw.size() - 3), pttl);
-        decide(pttl);
+        decide(raw, pttl_);
         delete this;
     }
 
@@ -781,15 +779,17 @@ private:
         slot_.on_reply(raw);
     }
 
-    void decide(std::int64_t pttl) {
+    // `value` is GET's reply; `pttl` the value's remaining life just before it (-2: none, or PTTL
+    // failed).
+    void decide(std::string_view value, std::int64_t pttl) {
         const auto& c = r_.cfg;
-        if (!value_.empty() && value_[0] == '-') {  // WRONGTYPE, redis unavailable: Redis's answer
+        if (!value.empty() && value[0] == '-') {  // WRONGTYPE, redis unavailable: Redis's answer
             bump(r_.counters.errors);
             observe_request(r_, get_outcome::error, start_);
-            slot_.on_reply(value_);
+            slot_.on_reply(value);
             return;
         }
-        if (value_ == "$-1\r\n") {
+        if (value == "$-1\r\n") {
             wait_for_load(r_, key_, w_, slot_, nullptr, start_);
             return;
         }
@@ -802,23 +802,24 @@ private:
             w_.memo.remember(&r_, key_, clock::now(), until);
             bump(r_.counters.hits);
             observe_request(r_, get_outcome::fresh, start_);
-            slot_.on_reply(value_);
+            slot_.on_reply(value);
             return;
         }
-        // Past its fresh time by (keep - pttl); -2 means it expired between GET and PTTL.
+        // Past its fresh time by (keep - pttl); -2 means it had expired at PTTL (and was written
+        // again just before GET).
         const std::int64_t past = pttl < 0 ? keep : keep - pttl;
         // Stale-while-revalidate is protection; plain cache-aside (protect: false) treats a value
         // past its fresh time as a miss and loads it.
         if (c.protect && c.stale_for.count() > 0 && past <= c.stale_for.count()) {
             bump(r_.counters.stale_hits);
             observe_request(r_, get_outcome::stale, start_);
-            slot_.on_reply(value_);
+            slot_.on_reply(value);
             refresh_in_background(r_, key_, w_);
             return;
         }
         // Too old to serve as-is, but still better than an error if loading fails.
         bool usable = past <= c.stale_if_error.count();
-        wait_for_load(r_, key_, w_, slot_, usable ? std::make_shared<const std::string>(value_) : nullptr, start_);
+        wait_for_load(r_, key_, w_, slot_, usable ? std::make_shared<const std::string>(value) : nullptr, start_);
     }
 
     static constexpr std::size_t max_pooled = 4096;  // per thread: ~0.7 MB at most
@@ -840,8 +841,8 @@ private:
     reply_handler& slot_;
     clock::time_point start_;
     bool with_pttl_;
-    bool have_value_ = false;
-    std::string value_;
+    bool have_pttl_ = false;
+    std::int64_t pttl_ = -2;
 };
 
 }  // namespace
@@ -851,15 +852,15 @@ void herd_engine::get(route_runtime& route, std::string key, worker& w, redis_co
     bump(route.counters.requests);
     const auto start = clock::now();
     // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
-    if (route.cfg.protect && route.flights_now.load(std::memory_order_relaxed) > 0 &&
+    if (route.cfg.protect && route.foreground_flights.load(std::memory_order_relaxed) > 0 &&
         wait_for_load(route, key, w, slot, nullptr, start, /*join_only=*/true))
         return;
     const bool known_fresh = w.memo.fresh(&route, key, start);
     const key_command get_cmd("GET", key);
     auto* op = new read_op(route, std::move(key), w, slot, start, !known_fresh);
-    // Two requests, one reply handler: the connection hands it the GET reply, then PTTL's.
-    conn.send(get_cmd.bytes(), op);
+    // Two requests, one reply handler: the connection hands it the PTTL reply, then GET's.
     if (!known_fresh) conn.send(key_command("PTTL", get_cmd.key()).bytes(), op);
+    conn.send(get_cmd.bytes(), op);
 }
 
 void herd_engine::revoke(std::string_view key, worker& w, redis_connection& conn) {

@@ -84,9 +84,11 @@ struct route_runtime {
     log_limiter takeover_log;  // "took over the lease" lines
     std::atomic<std::int64_t> waiters_now{0};
     std::atomic<std::int64_t> loads_in_flight{0};
-    // Entries in `flights` (written under `mutex`): a GET reads it without the lock, and only
-    // when it is non-zero looks for a load of its key to join before reading Redis.
-    std::atomic<std::int64_t> flights_now{0};
+    // Entries in `flights` that a GET may join: misses' loads, not background refreshes (written
+    // under `mutex`). A GET reads it without the lock, and only when it is non-zero looks for a
+    // load of its key to join before reading Redis; so hits on a route with a refresh running
+    // stay off the mutex.
+    std::atomic<std::int64_t> foreground_flights{0};
 
     mutable std::mutex mutex;  // guards `flights` and every flight's waiter list
     std::unordered_map<std::string, std::shared_ptr<flight>> flights;
