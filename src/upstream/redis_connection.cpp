@@ -383,6 +383,11 @@ asio::awaitable<std::string> redis_connection::read_loop() {
             drop("bad reply from redis: " + framer_.error());
             co_return drop_reason_;
         }
+        if (rstart_ == rend_ && rbuf_.size() > 4 * read_chunk) {
+            rbuf_.resize(read_chunk);  // a huge reply has passed: give the memory back
+            rbuf_.shrink_to_fit();
+            rstart_ = rend_ = 0;
+        }
         // Make room: move the unfinished reply to the front, or grow for a large one.
         if (rstart_ > 0 && (rend_ == rbuf_.size() || rstart_ > rbuf_.size() / 2)) {
             std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
@@ -401,11 +406,6 @@ asio::awaitable<std::string> redis_connection::read_loop() {
             co_return closed ? std::string("connection closed by redis") : ec.message();
         }
         rend_ += n;
-        if (rstart_ == rend_ && rbuf_.size() > 4 * read_chunk) {
-            rbuf_.resize(read_chunk);  // a huge reply has passed: give the memory back
-            rbuf_.shrink_to_fit();
-            rstart_ = rend_ = 0;
-        }
     }
 }
 
