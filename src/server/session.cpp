@@ -539,7 +539,8 @@ bool session::auth_gate(resp::request& req) {
             "version at the same time"));
         return true;
     }
-    if (authenticated_ || iequals(argv[0], "quit")) return false;
+    // QUIT and RESET are allowed before AUTH, as in Redis (their no-auth flag).
+    if (authenticated_ || iequals(argv[0], "quit") || iequals(argv[0], "reset")) return false;
     stats_.commands_local.add();
     reply_local("-NOAUTH Authentication required.\r\n");
     return true;

@@ -22,7 +22,7 @@ herdguard_options auth_options() {
 
 }  // namespace
 
-TEST_CASE("until AUTH every command but AUTH, HELLO AUTH and QUIT gets -NOAUTH", "[integration][auth]") {
+TEST_CASE("until AUTH every command but AUTH, HELLO AUTH, QUIT and RESET gets -NOAUTH", "[integration][auth]") {
     temp_dir dir;
     redis_server redis(dir);
     herdguard_proc hg(dir, redis.port(), auth_options());
@@ -35,6 +35,8 @@ TEST_CASE("until AUTH every command but AUTH, HELLO AUTH and QUIT gets -NOAUTH",
     REQUIRE(c.cmd({"PING"}) == "-NOAUTH Authentication required.");
     REQUIRE(direct.cmd({"GET", "guarded"}) == "$v");  // nothing reached Redis
     REQUIRE(c.cmd({"HELLO"}).rfind("-NOAUTH HELLO must be called with the client already authenticated", 0) == 0);
+    REQUIRE(c.cmd({"RESET"}) == "+RESET");  // Redis answers RESET before AUTH too
+    REQUIRE(c.cmd({"GET", "guarded"}) == "-NOAUTH Authentication required.");
 
     REQUIRE(c.cmd({"AUTH", "wrong"}) == "-WRONGPASS invalid username-password pair or user is disabled.");
     REQUIRE(c.cmd({"AUTH", "app", "s3cret-pw"}) ==  // the default user's password is not app's
