@@ -783,6 +783,9 @@ void check_config(const config& cfg) {
     check_not_negative(l.client_timeout, "limits.client_timeout");  // 0 = no idle timeout
 
     if (cfg.admin.enabled) {
+        // The admin server binds TCP only; accepting a socket path here passed --check and then
+        // failed at startup.
+        if (cfg.admin.listen.is_unix) fail("admin.listen", "unix sockets are not supported here (use host:port)");
         check_listen_address(cfg.admin.listen, "admin.listen");
         if (cfg.listen_enabled && cfg.admin.listen == cfg.listen) {
             fail("admin.listen",

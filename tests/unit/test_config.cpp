@@ -392,6 +392,8 @@ TEST_CASE("validate checks ranges and names the field", "[config][validate]") {
          "limits.client_timeout: must not be negative, got -1ms"},
         {[](config& c) { c.admin.listen = c.listen; },
          "admin.listen: same address as listen (127.0.0.1:6380)"},
+        {[](config& c) { c.admin.listen = address{true, "/tmp/admin.sock", 0}; },
+         "admin.listen: unix sockets are not supported here (use host:port)"},
     };
     for (const rule& r : rules) {
         config cfg;
