@@ -7,11 +7,9 @@
 namespace herdguard {
 
 std::string herdguard_info(const server_state& state) {
-    std::vector<const worker_stats*> stats;
-    for (const auto* w : state.workers) stats.push_back(&w->stats);
     std::string out = state.herd.info_section();
     out += fmt::format("connected_clients:{}\r\n", state.connected_clients.load(std::memory_order_relaxed));
-    for (const auto& c : sum_counters(stats)) out += fmt::format("{}:{}\r\n", c.name, c.value);
+    for (const auto& c : sum_counters(state)) out += fmt::format("{}:{}\r\n", c.name, c.value);
     return out;
 }
 

@@ -30,9 +30,7 @@ std::string label(std::string_view v) {
 
 std::string prometheus_text(const server_state& state) {
     std::string out;
-    std::vector<const worker_stats*> stats;
-    for (const auto* w : state.workers) stats.push_back(&w->stats);
-    for (const auto& c : sum_counters(stats)) {
+    for (const auto& c : sum_counters(state)) {
         std::string name = fmt::format("herdguard_{}_total", c.name);
         family(out, name, "counter", c.help);
         out += fmt::format("{} {}\n", name, c.value);

@@ -58,12 +58,6 @@ server::~server() {
         if (t.joinable()) t.join();
 }
 
-std::vector<const worker_stats*> server::stats() const {
-    std::vector<const worker_stats*> out;
-    for (const auto& w : workers_) out.push_back(&w->stats);
-    return out;
-}
-
 namespace {
 
 void bind_listener(acceptor_type& acceptor, const address& addr) {

@@ -674,11 +674,10 @@ private:
 
 void session::handle_info(const resp::request& req, const plan& p) {
     const auto& argv = req.argv;
-    std::string section = herdguard_info(worker_.server);
     if (p.target == nullptr) {
-        stats_.commands_local.add();
         std::string out;
-        resp::append_bulk(out, section);
+        resp::append_bulk(out, herdguard_info(worker_.server));  // taken before this command counts
+        stats_.commands_local.add();
         reply_local(out);
         return;
     }
@@ -693,6 +692,9 @@ void session::handle_info(const resp::request& req, const plan& p) {
         forward(req, *p.target, false);
         return;
     }
+    // Summed over every worker only when it is sent (INFO memory and the like go without it),
+    // and taken before this command counts, as in the local case.
+    std::string section = herdguard_info(worker_.server);
     stats_.commands_forwarded.add();
     last_target_ = p.target;
     auto& slot = new_slot();

@@ -31,7 +31,6 @@ public:
     // Returns false when the timeout cut something off.
     bool drain(duration timeout);
 
-    std::vector<const worker_stats*> stats() const;
     // New routes for new requests (SIGHUP); see herd_engine::reload. Thread-safe.
     std::size_t reload_routes(const std::vector<route_config>& routes) { return state_.herd.reload(routes); }
 

@@ -55,4 +55,11 @@ struct worker {
     }
 };
 
+// Every worker's counters added up, for INFO, HERDGUARD STATS and /metrics.
+inline std::vector<counter_value> sum_counters(const server_state& s) {
+    std::vector<const worker_stats*> stats;
+    for (const auto* w : s.workers) stats.push_back(&w->stats);
+    return sum_counters(stats);
+}
+
 }  // namespace herdguard
