@@ -22,8 +22,6 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
-#include <charconv>
-#include <cstring>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
@@ -671,48 +669,6 @@ void refresh_in_background(route_runtime& r, const std::string& key, worker& w) 
     asio::co_spawn(w.ctx, run_flight(r, f, w), asio::detached);
 }
 
-// "<NAME> <key>" in RESP, built on the stack for keys up to 200 bytes: a routed hit is on the hot
-// path, and building it with the generic encoder (a vector of arguments, a growing string) cost
-// about as many instructions as the rest of the hit (callgrind).
-class key_command {
-public:
-    key_command(std::string_view name, std::string_view key) {
-        const std::size_t need = 32 + name.size() + key.size();
-        char* p = stack_;
-        if (need > sizeof stack_) {
-            heap_.resize(need);
-            p = heap_.data();
-        }
-        char* const begin = p;
-        p = put(p, "*2\r\n$");
-        p = std::to_chars(p, p + 20, name.size()).ptr;
-        p = put(p, "\r\n");
-        p = put(p, name);
-        p = put(p, "\r\n$");
-        p = std::to_chars(p, p + 20, key.size()).ptr;
-        p = put(p, "\r\n");
-        key_ = std::string_view(p, key.size());
-        p = put(p, key);
-        p = put(p, "\r\n");
-        bytes_ = std::string_view(begin, static_cast<std::size_t>(p - begin));
-    }
-    key_command(const key_command&) = delete;
-    key_command& operator=(const key_command&) = delete;
-
-    std::string_view bytes() const { return bytes_; }
-    std::string_view key() const { return key_; }  // the key, inside bytes()
-
-private:
-    static char* put(char* p, std::string_view s) {
-        std::memcpy(p, s.data(), s.size());
-        return p + s.size();
-    }
-    char stack_[256];
-    std::string heap_;
-    std::string_view bytes_;
-    std::string_view key_;
-};
-
 // Steps 1 and 2: the read, and what it means. Receives the PTTL reply (unless the key was known
 // fresh and GET went alone), then the GET reply, in order.
 class read_op final : public reply_handler {
@@ -744,6 +700,7 @@ public:
 
     void on_reply(std::string_view raw) override { step(raw); }
     void on_failure(std::string_view error) override { step(error); }
+    const std::string& key() const { return key_; }
 
 private:
     void step(std::string_view raw) {
@@ -856,11 +813,11 @@ void herd_engine::get(route_runtime& route, std::string key, worker& w, redis_co
         wait_for_load(route, key, w, slot, nullptr, start, /*join_only=*/true))
         return;
     const bool known_fresh = w.memo.fresh(&route, key, start);
-    const key_command get_cmd("GET", key);
     auto* op = new read_op(route, std::move(key), w, slot, start, !known_fresh);
+    const std::string_view k = op->key();
     // Two requests, one reply handler: the connection hands it the PTTL reply, then GET's.
-    if (!known_fresh) conn.send(key_command("PTTL", get_cmd.key()).bytes(), op);
-    conn.send(get_cmd.bytes(), op);
+    if (!known_fresh) conn.send_command({"PTTL", k}, op);
+    conn.send_command({"GET", k}, op);
 }
 
 void herd_engine::revoke(std::string_view key, worker& w, redis_connection& conn) {

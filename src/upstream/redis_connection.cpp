@@ -107,13 +107,14 @@ std::string redis_connection::unavailable_reply(const std::string& reason) const
     return resp::error_reply("ERR herdguard: redis unavailable (" + reason + ")");
 }
 
-void redis_connection::send(std::string_view request, reply_handler* handler, bool no_timeout) {
+// Queues the handler for the next reply, or answers it at once when the request cannot go.
+bool redis_connection::admit(reply_handler* handler, bool no_timeout) {
     if (state_ == state::down || state_ == state::closed) {
         if (handler != nullptr) {
             stats_.redis_unavailable_replies.add();
             handler->on_failure(unavailable_reply(last_error_));
         }
-        return;
+        return false;
     }
     if (pending_.size() >= cfg_.max_pending) {
         if (handler != nullptr) {
@@ -121,21 +122,26 @@ void redis_connection::send(std::string_view request, reply_handler* handler, bo
             handler->on_failure(resp::error_reply("ERR herdguard: redis queue full (" +
                                                   std::to_string(pending_.size()) + " pending)"));
         }
-        return;
+        return false;
     }
     if (handler != nullptr) {
         auto deadline = no_timeout ? clock::time_point::max() : clock::now() + cfg_.command_timeout;
         pending_.push_back({handler, deadline});
     }
+    return true;
+}
+
+void redis_connection::send(std::string_view request, reply_handler* handler, bool no_timeout) {
+    if (!admit(handler, no_timeout)) return;
     wbuf_.append(request);
     schedule_flush();
 }
 
-void redis_connection::send_command(const std::vector<std::string_view>& argv, reply_handler* handler,
+void redis_connection::send_command(std::span<const std::string_view> argv, reply_handler* handler,
                                     bool no_timeout) {
-    std::string encoded;
-    resp::append_command(encoded, argv);
-    send(encoded, handler, no_timeout);
+    if (!admit(handler, no_timeout)) return;
+    resp::append_command(wbuf_, argv);
+    schedule_flush();
 }
 
 void redis_connection::schedule_flush() {

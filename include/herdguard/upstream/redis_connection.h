@@ -24,6 +24,8 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <initializer_list>
+#include <span>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -85,8 +87,13 @@ public:
     // Queues one request (complete RESP bytes). `handler` gets its reply; nullptr means "no reply
     // expected here" (relay mode: replies go to the push sink). Never blocks.
     void send(std::string_view request, reply_handler* handler, bool no_timeout = false);
-    void send_command(const std::vector<std::string_view>& argv, reply_handler* handler,
-                      bool no_timeout = false);
+    // The same for a command given as arguments, encoded straight into the write buffer (no
+    // temporary): herdguard's own commands, inline requests, and a routed GET's reads.
+    void send_command(std::span<const std::string_view> argv, reply_handler* handler, bool no_timeout = false);
+    void send_command(std::initializer_list<std::string_view> argv, reply_handler* handler,
+                      bool no_timeout = false) {
+        send_command(std::span<const std::string_view>(argv.begin(), argv.size()), handler, no_timeout);
+    }
 
     // Relay mode: replies that match no queued request are pushes (pub/sub messages, MONITOR).
     void set_push_sink(std::function<void(std::string_view)> sink) { push_sink_ = std::move(sink); }
@@ -112,6 +119,7 @@ private:
     asio::awaitable<std::string> connect_and_handshake();  // "" on success, else the reason
     asio::awaitable<std::string> read_loop();
     asio::awaitable<void> watchdog(std::uint64_t generation);
+    bool admit(reply_handler* handler, bool no_timeout);
     void schedule_flush();
     void do_write();
     void fail_all(const std::string& reason);
