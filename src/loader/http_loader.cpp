@@ -1,7 +1,10 @@
 #include "herdguard/loader/http_loader.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -51,7 +54,9 @@ asio::awaitable<load_result> http_loader::load(const upstream_url& url, std::str
     if (!slot) slot = std::make_unique<pool>();
 
     http::request<http::empty_body> req{http::verb::get, target, 11};
-    req.set(http::field::host, url.port == 80 ? url.host : url.host + ":" + std::to_string(url.port));
+    // An IPv6 literal keeps its brackets in Host (RFC 7230), though the URL parser strips them.
+    const std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+    req.set(http::field::host, url.port == 80 ? host : host + ":" + std::to_string(url.port));
     req.set(http::field::user_agent, "herdguard/0.1");
     req.keep_alive(true);
 
@@ -73,12 +78,23 @@ asio::awaitable<load_result> http_loader::load(const upstream_url& url, std::str
                 co_await stream->async_connect(asio::ip::tcp::endpoint(ip, url.port),
                                                asio::redirect_error(asio::use_awaitable, ec));
             } else {
-                // A host name: resolve, racing the same deadline (the resolver has no timeout of
-                // its own; closing the stream when the deadline passes is handled by connect).
+                // A host name: resolve, racing the same deadline. The resolver has no timeout of its
+                // own (getaddrinfo on Asio's resolver thread), and the stream's deadline covers
+                // only the stream's operations, so a slow DNS server would hold the load past
+                // load_timeout.
+                using namespace asio::experimental::awaitable_operators;
                 asio::ip::tcp::resolver resolver(ex_);
-                auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
-                                                               asio::redirect_error(asio::use_awaitable, ec));
-                if (!ec) co_await stream->async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+                asio::steady_timer timer(ex_, deadline);
+                auto raced = co_await (
+                    resolver.async_resolve(url.host, std::to_string(url.port), asio::as_tuple(asio::use_awaitable)) ||
+                    timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+                if (raced.index() == 1) {
+                    ec = beast::error::timeout;
+                } else {
+                    auto [resolve_ec, results] = std::get<0>(std::move(raced));
+                    ec = resolve_ec;
+                    if (!ec) co_await stream->async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+                }
             }
             if (ec) co_return load_result{load_result::kind::failed, {}, describe(ec, false, timeout)};
             stream->socket().set_option(asio::ip::tcp::no_delay(true), ec);

@@ -809,3 +809,24 @@ TEST_CASE("error_ttl 0: one failing load per herd across instances, new reads lo
     CHECK(stack.upstream.total() == 2);
     require_alive(stack);
 }
+
+// ---------------------------------------------------------------------------------------------
+// An upstream given by host name goes through the resolver (raced against load_timeout, since
+// getaddrinfo has no timeout of its own) and loads like an address.
+TEST_CASE("a host-name upstream is resolved and loads", "[integration][herd]") {
+    temp_dir dir;
+    redis_server redis(dir);
+    demo_upstream upstream(dir, 0);
+    route_options route;
+    route.upstream = upstream.url();
+    const auto at = route.upstream.find("127.0.0.1");
+    REQUIRE(at != std::string::npos);
+    route.upstream.replace(at, 9, "localhost");
+    herdguard_options opts;
+    opts.config_yaml = herdguard_config(redis.port(), route);
+    herdguard_proc proxy(dir, redis.port(), opts);
+    client c(proxy.port(), 3s);
+    INFO(route.upstream << "\n" << proxy.log_tail());
+    CHECK(c.cmd({"GET", "product:named"}) == value_of("/products/named"));
+    CHECK(upstream.total() == 1);
+}
