@@ -370,12 +370,14 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
     if (mode_ == mode::shared && !cfg_.addr.is_unix) {
         auto ep = socket.local_endpoint(ec);
         if (!ec) {
-            // Redis shows a client's address as ip:port; build the same text from the sockaddr.
+            // Redis shows a client's address as ip:port, [ip]:port for IPv6 (as address prints
+            // it); build the same text from the sockaddr.
             auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
-            if (sa->sa_family == AF_INET) {
+            if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
                 asio::ip::tcp::endpoint tcp_ep;
                 std::memcpy(tcp_ep.data(), ep.data(), ep.size());
-                local_addr_ = tcp_ep.address().to_string() + ":" + std::to_string(tcp_ep.port());
+                tcp_ep.resize(ep.size());
+                local_addr_ = address{false, tcp_ep.address().to_string(), tcp_ep.port()}.to_string();
             }
         }
     }
