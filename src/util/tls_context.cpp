@@ -64,6 +64,29 @@ void set_protocols(ssl::context& ctx) {
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
 }
 
+// Fills every shared certificate's extension cache now, on the main thread, before any worker
+// handshakes. OpenSSL computes it on a certificate's first use (ossl_x509v3_cache_extensions):
+// the first handshake decodes the CA's key identifiers under the certificate's lock, and any
+// later one skips the lock after an acquire load of a "cached" flag. That is correct, but the
+// acquire/release pair is inside libcrypto, which TSan does not instrument, while the writes and
+// reads go through its memcpy/memcmp interceptors: two workers meeting one CA for the first time
+// at once produced a data-race report (issue 9; docs/RELIABILITY.md, "TLS handshakes on several
+// workers"). Computed here, every handshake only reads, and TSan keeps watching the rest of
+// OpenSSL's shared state rather than a suppression hiding it.
+void cache_certificate_extensions(ssl::context& ctx) {
+    SSL_CTX* native = ctx.native_handle();
+    // X509_check_purpose with id -1 computes the cache and checks nothing else.
+    auto warm = [](X509* x) {
+        if (x != nullptr) X509_check_purpose(x, -1, 0);
+    };
+    STACK_OF(X509_OBJECT)* trusted = X509_STORE_get0_objects(SSL_CTX_get_cert_store(native));
+    for (int i = 0; i < sk_X509_OBJECT_num(trusted); ++i) warm(X509_OBJECT_get0_X509(sk_X509_OBJECT_value(trusted, i)));
+    warm(SSL_CTX_get0_certificate(native));
+    STACK_OF(X509)* chain = nullptr;
+    if (SSL_CTX_get0_chain_certs(native, &chain) == 1)
+        for (int i = 0; i < sk_X509_num(chain); ++i) warm(sk_X509_value(chain, i));
+}
+
 std::unique_ptr<ssl::context> make_client_side(const tls_config& t) {
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
     set_protocols(*ctx);
@@ -89,6 +112,7 @@ std::unique_ptr<ssl::context> make_client_side(const tls_config& t) {
     // against client certificates (the handshake fails instead of running in full).
     static constexpr unsigned char id[] = "herdguard";
     SSL_CTX_set_session_id_context(ctx->native_handle(), id, sizeof id - 1);
+    cache_certificate_extensions(*ctx);
     return ctx;
 }
 
@@ -108,6 +132,7 @@ std::unique_ptr<ssl::context> make_redis_side(const redis_tls_config& t) {
         ctx->set_verify_mode(ssl::verify_none);
     }
     if (!t.cert_file.empty()) load_certificate(*ctx, t.cert_file, t.key_file, "redis.tls.");
+    cache_certificate_extensions(*ctx);
     return ctx;
 }
 

@@ -2,7 +2,17 @@
 // against redis-server --port 0 --tls-port). Certificates are made per test with the openssl CLI
 // in the test's temp dir: a CA, a server certificate for 127.0.0.1 and localhost, a client
 // certificate, and a second CA that signed none of them. No key is committed.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <latch>
+#include <thread>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "harness.h"
 #include "test_support.h"
@@ -399,4 +409,102 @@ TEST_CASE("TLS config errors name the file, the field and the problem", "[integr
     r = check(client_tls_yaml(p, 16399, "yes") + redis_tls_yaml(p.ca(), p, true));
     INFO(describe(r));
     CHECK(r.exit_code == 0);
+}
+
+namespace {
+
+// One mutual-TLS client on its own thread: connects over TCP, waits at `start` with every other
+// client, then runs its handshake, SET and GET. Blocking sockets with 10 s send/receive timeouts,
+// so a stuck server fails the client instead of hanging the test. Returns "" or what went wrong.
+std::string tls_set_get(SSL_CTX* ctx, std::uint16_t port, int id, std::latch& start) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return "socket failed";
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    start.arrive_and_wait();  // every client handshakes at once, even one whose connect failed
+    std::string problem;
+    SSL* ssl = connected ? SSL_new(ctx) : nullptr;
+    if (!connected) {
+        problem = "connect failed";
+    } else if (SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
+        problem = "handshake failed: " + std::to_string(ERR_get_error());
+    } else {
+        const std::string key = "tls:herd:" + std::to_string(id);
+        const std::string request = encode_command({"SET", key, "v" + std::to_string(id)}) +
+                                    encode_command({"GET", key});
+        const std::string want = "+OK\r\n$" + std::to_string(1 + std::to_string(id).size()) + "\r\nv" +
+                                 std::to_string(id) + "\r\n";
+        std::string got;
+        char buf[256];
+        if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) != static_cast<int>(request.size()))
+            problem = "write failed";
+        while (problem.empty() && got.size() < want.size()) {
+            int n = SSL_read(ssl, buf, sizeof buf);
+            if (n <= 0) problem = "read failed after \"" + got + "\"";
+            else got.append(buf, static_cast<std::size_t>(n));
+        }
+        if (problem.empty() && got != want) problem = "replied \"" + got + "\"";
+        SSL_shutdown(ssl);
+    }
+    if (ssl) SSL_free(ssl);
+    ::close(fd);
+    return problem;
+}
+
+}  // namespace
+
+// Every worker shares the two OpenSSL contexts, and each first use of a certificate's cached
+// fields used to be computed by whichever handshake came first (issue 9; see docs/RELIABILITY.md,
+// "TLS handshakes on several workers"). Several fresh processes, each met by a burst of
+// simultaneous mutual-TLS handshakes on 4 workers, each worker also handshaking with a TLS
+// Redis that checks herdguard's certificate: under TSan (scripts/test-sanitized.sh tsan) any
+// unsynchronised access to shared TLS state is reported and fails the run.
+TEST_CASE("TLS: bursts of simultaneous mutual-TLS handshakes on 4 workers, to clients and to Redis",
+          "[integration][tls]") {
+    temp_dir dir;
+    pki p(dir);
+    tls_redis redis(dir, p, /*auth_clients=*/true);
+
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+    REQUIRE(ctx);
+    REQUIRE(SSL_CTX_use_certificate_file(ctx.get(), p.client_cert().c_str(), SSL_FILETYPE_PEM) == 1);
+    REQUIRE(SSL_CTX_use_PrivateKey_file(ctx.get(), p.client_key().c_str(), SSL_FILETYPE_PEM) == 1);
+    REQUIRE(SSL_CTX_load_verify_locations(ctx.get(), p.ca().c_str(), nullptr) == 1);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    // Full handshakes every time: resumption would skip the certificate checks.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+
+    constexpr int processes = 3;
+    constexpr int clients = 48;
+    for (int round = 0; round < processes; ++round) {
+        const auto port = tls_port();
+        herdguard_options o;
+        o.threads = 4;
+        o.config_yaml = client_tls_yaml(p, port, "yes") + redis_tls_yaml(p.ca(), p, /*client_cert=*/true);
+        herdguard_proc hg(dir, redis.port(), o);
+        INFO("round " << round << "; herdguard log:\n" << hg.log_tail() << "\nredis log:\n" << redis.log_tail());
+
+        std::latch start(clients);
+        std::vector<std::string> problems(clients);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < clients; ++i)
+            threads.emplace_back([&, i] { problems[i] = tls_set_get(ctx.get(), port, round * clients + i, start); });
+        for (auto& t : threads) t.join();
+        int failed = 0;
+        for (int i = 0; i < clients; ++i) {
+            if (problems[i].empty()) continue;
+            ++failed;
+            UNSCOPED_INFO("client " << i << ": " << problems[i]);
+        }
+        CHECK(failed == 0);
+        REQUIRE(hg.running());
+        CHECK(hg.stop() == 0);
+    }
 }

@@ -2,8 +2,9 @@
 // connections to Redis (redis.tls.*). Built once at startup and by --check, so a certificate
 // that does not load or a key that does not match is reported before anything listens.
 //
-// Sharing: a configured context is only read when streams are created from it, which OpenSSL
-// allows from several threads at once; every worker creates its streams from the same two.
+// Sharing: every worker creates its streams from the same two contexts, which OpenSSL allows
+// from several threads at once. The certificates' lazily computed caches are filled here, before
+// the workers start, so concurrent handshakes only read them (see cache_certificate_extensions).
 #pragma once
 
 #include <memory>
