@@ -11,6 +11,14 @@
 // callgrind). A TLS connection pays one type-erased handler per operation, next to the cost of
 // the encryption itself.
 //
+// That handler is allocated from the heap, never from the caller's handler memory: when an
+// io_context is destroyed with a TLS read pending (shutdown), Asio destroys the type-erased
+// handler and only then frees its block through the handler's allocator. If the handler held the
+// last reference to its session, the session and its handler memory are gone by then, and the
+// free wrote into freed memory (TSan reported the heap-use-after-free in the TLS handshake burst
+// test; issue 9). The plain path frees an operation's block before it destroys the handler, so it
+// keeps the caller's handler memory. A heap block per TLS operation is small next to its crypto.
+//
 // The TLS layer is created by enable_tls(), once per connection (and again per reconnect: an SSL
 // session cannot be restarted). One read and one write may be pending at once, as on the plain
 // socket. Closing or shutting down the socket ends pending TLS operations too.
@@ -18,10 +26,12 @@
 
 #include <cstddef>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 
@@ -89,7 +99,8 @@ public:
     template <class Token>
     auto async_handshake(bool as_server, Token&& token) {
         return asio::async_initiate<Token, void(boost::system::error_code)>(
-            [this, as_server](auto handler) { tls_async_handshake(*tls_, as_server, std::move(handler)); }, token);
+            [this, as_server](auto handler) { tls_async_handshake(*tls_, as_server, on_heap(std::move(handler))); },
+            token);
     }
 
     // AsyncReadStream / AsyncWriteStream. Plain: straight to the socket. TLS: the first buffer of
@@ -100,18 +111,33 @@ public:
     HERDGUARD_FORCE_INLINE auto async_read_some(const Buffers& buffers, Token&& token) {
         if (!tls_) return socket_.async_read_some(buffers, std::forward<Token>(token));
         return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-            [this](auto handler, asio::mutable_buffer b) { tls_async_read_some(*tls_, b, std::move(handler)); },
+            [this](auto handler, asio::mutable_buffer b) { tls_async_read_some(*tls_, b, on_heap(std::move(handler))); },
             token, asio::mutable_buffer(*asio::buffer_sequence_begin(buffers)));
     }
     template <class Buffers, class Token>
     HERDGUARD_FORCE_INLINE auto async_write_some(const Buffers& buffers, Token&& token) {
         if (!tls_) return socket_.async_write_some(buffers, std::forward<Token>(token));
         return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-            [this](auto handler, asio::const_buffer b) { tls_async_write_some(*tls_, b, std::move(handler)); },
+            [this](auto handler, asio::const_buffer b) { tls_async_write_some(*tls_, b, on_heap(std::move(handler))); },
             token, asio::const_buffer(*asio::buffer_sequence_begin(buffers)));
     }
 
 private:
+    // The TLS path's handlers are allocated from the heap (see the top of this file for why).
+    // A handler that already names an allocator (the sessions' handler memory) has it replaced
+    // rather than wrapped: Boost 1.81's bind_allocator cannot wrap an allocator_binder.
+    template <class Handler>
+    static auto on_heap(Handler handler) {
+        if constexpr (is_allocator_binder<Handler>::value)
+            return asio::bind_allocator(std::allocator<void>(), std::move(handler.get()));
+        else
+            return asio::bind_allocator(std::allocator<void>(), std::move(handler));
+    }
+    template <class T>
+    struct is_allocator_binder : std::false_type {};
+    template <class T, class Allocator>
+    struct is_allocator_binder<asio::allocator_binder<T, Allocator>> : std::true_type {};
+
     stream_socket socket_;
     std::unique_ptr<tls_layer, tls_layer_deleter> tls_;
 };
