@@ -14,7 +14,11 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/metrics/info.h"
+#include "herdguard/server/client_auth.h"
 #include "herdguard/server/herdguard_command.h"
+#include "herdguard/server/info_reply.h"
+#include "herdguard/server/local_commands.h"
+#include "herdguard/server/mget.h"
 #include "herdguard/resp/reply.h"
 #include "herdguard/util/constant_time.h"
 #include "herdguard/util/tls_context.h"
@@ -31,10 +35,6 @@ resp::parser_limits limits_from(const config& cfg) {
     return {cfg.limits.max_request_bytes, cfg.limits.max_array_length, cfg.limits.max_inline_bytes};
 }
 
-std::string wrong_arity(std::string_view name) {
-    return resp::error_reply("ERR wrong number of arguments for '" + ascii_lower(name) + "' command");
-}
-
 }  // namespace
 
 session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
@@ -46,7 +46,7 @@ session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
       parser_(limits_from(w.server.cfg)),
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
-    authenticated_ = !cfg_.auth.enabled();
+    state_.authenticated = !cfg_.auth.enabled();
     if (tls) socket_.enable_tls(*tls);
 }
 
@@ -171,27 +171,31 @@ void session::process() {
             rstart_ += consumed;
             continue;
         }
-        if (auth_gate(req)) {  // answered: AUTH, or -NOAUTH before authentication
+        const command_kind kind = classify(req.argv);
+        if (auth_gate(req, kind)) {  // answered: AUTH, or -NOAUTH before authentication
             rstart_ += consumed;
             stats_.commands.add();
             continue;
         }
-        if (relay_) {
+        if (state_.relay) {
             rstart_ += consumed;
             stats_.commands.add();
             relay(req);
             continue;
         }
         // Order across connections: before a command runs on another connection than the one
-        // still answering, wait for those answers; then parse and plan it again.
-        plan p = make_plan(req);
-        if (replies_.outstanding() > 0 && (p.barrier || (p.target != nullptr && p.target != last_target_))) {
+        // still answering (or on a private one still to open), wait for those answers; then parse
+        // and plan it again. Planning has no side effects, so planning twice is harmless.
+        const command_plan p = plan_command(req.argv, kind, state_, planning());
+        const routed_keys routed = find_routes(req, p);
+        const bool switches = !p.local && ((p.open_private && !private_) || target_of(p, routed) != last_target_);
+        if (replies_.outstanding() > 0 && (p.barrier || switches)) {
             wait_then(step::process);
             return;
         }
         rstart_ += consumed;
         stats_.commands.add();
-        execute(req, p);
+        execute(req, p, routed);
     }
     if (replies_.outstanding() > 0) {
         wait_then(step::after_batch);
@@ -277,7 +281,7 @@ asio::awaitable<void> session::idle_watchdog() {
         co_await idle_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
         if (closed_) break;
         // Like Redis's timeout: blocked and subscribed clients are exempt.
-        bool exempt = relay_ || replies_.outstanding() > 0;
+        bool exempt = state_.relay || replies_.outstanding() > 0;
         if (!exempt && std::chrono::steady_clock::now() - last_activity_ > timeout) {
             spdlog::debug("closing idle client after {}ms", timeout.count());
             closing_ = true;
@@ -296,105 +300,44 @@ void session::stop_reading() {
 // ---------------------------------------------------------------------------------------------
 // Deciding and executing.
 
-session::plan session::make_plan(const resp::request& req) {
-    const auto& argv = req.argv;
-    plan p{classify(argv), &shared_, false, false, false, nullptr, false};
-    switch (p.kind) {
-        case command_kind::forward:
-            if (routing_enabled()) {
-                auto& herd = worker_.server.herd;
-                if (argv.size() == 2 && iequals(argv[0], "get")) {
-                    p.route = herd.find_route(argv[1]);
-                } else if (argv.size() >= 2 && iequals(argv[0], "mget")) {
-                    for (std::size_t i = 1; i < argv.size() && !p.routed_mget; ++i)
-                        p.routed_mget = herd.find_route(argv[i]) != nullptr;
-                }
-            }
-            break;
-        case command_kind::info:
-            if (argv.size() == 2 && iequals(argv[1], "herdguard")) p.target = nullptr;
-            break;
-        case command_kind::needs_private:
-            p.open_private = true;
-            p.no_timeout = is_blocking(argv);
-            break;
-        case command_kind::relay:
-            p.open_private = true;
-            p.no_timeout = true;
-            break;
-        case command_kind::ping:
-        case command_kind::echo:
-            // Inside a private connection these may be queued by MULTI: let Redis answer.
-            if (!private_) p.target = nullptr;
-            break;
-        case command_kind::quit:
-        case command_kind::herdguard:
-            p.target = nullptr;
-            break;
-        case command_kind::reset:
-            p.target = nullptr;
-            p.barrier = true;
-            break;
-        case command_kind::hello: {
-            std::int64_t ver = 0;
-            if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver != 2)) p.target = nullptr;
-            else if (argv.size() > 2) p.open_private = true;  // AUTH / SETNAME options
-            break;
-        }
-        case command_kind::select: {
-            std::int64_t db = 0;
-            if (private_) break;
-            if (argv.size() == 2 && resp::parse_int64(argv[1], db)) {
-                if (db == cfg_.redis.database) p.target = nullptr;  // already there
-                else p.open_private = true;
-            }
-            break;  // anything else: Redis answers the error, state unchanged
-        }
-        case command_kind::client: {
-            switch (classify_client(argv)) {
-                case client_subcommand::local_name:
-                    if (!private_) p.target = nullptr;
-                    break;
-                case client_subcommand::local_reply:
-                    p.target = nullptr;
-                    break;
-                case client_subcommand::shared:
-                    break;
-                case client_subcommand::kill:
-                case client_subcommand::needs_private:
-                    p.open_private = true;
-                    break;
-            }
-            break;
-        }
-    }
-    // A client with a private connection uses it for everything it forwards, except the
-    // read-through path, whose reads belong on the shared connection (the ordering rule in run()
-    // first drains the private one).
-    if (p.open_private && !private_) open_private();
-    if (p.target != nullptr && private_ && p.route == nullptr && !p.routed_mget) p.target = private_.get();
-    return p;
+planning_context session::planning() const {
+    return {private_ != nullptr, !worker_.server.herd.empty(), cfg_.redis.database};
 }
 
-void session::execute(const resp::request& req, const plan& p) {
+session::routed_keys session::find_routes(const resp::request& req, const command_plan& p) const {
+    routed_keys routed;
+    const auto& herd = worker_.server.herd;
+    const auto& argv = req.argv;
+    if (p.reads == read_through::get) {
+        routed.route = herd.find_route(argv[1]);
+    } else if (p.reads == read_through::mget) {
+        for (std::size_t i = 1; i < argv.size() && !routed.mget; ++i) routed.mget = herd.find_route(argv[i]) != nullptr;
+    }
+    return routed;
+}
+
+// A client with a private connection uses it for everything it sends to Redis, except the
+// read-through path, whose reads belong on the shared connection (the ordering rule in
+// process() first drains the private one). nullptr: answered locally.
+redis_connection* session::target_of(const command_plan& p, const routed_keys& routed) const {
+    if (p.local) return nullptr;
+    if (private_ && !routed.any()) return private_.get();
+    return &shared_;
+}
+
+void session::execute(const resp::request& req, const command_plan& p, const routed_keys& routed) {
+    if (p.open_private && !private_) open_private();
+    redis_connection* target = target_of(p, routed);
     const auto& argv = req.argv;
     switch (p.kind) {
         case command_kind::relay:
             relay(req);
             return;
-        case command_kind::ping:  // PING [message] and ECHO message: the argument comes back
+        case command_kind::ping:
         case command_kind::echo:
-            if (p.target != nullptr) break;
+            if (!p.local) break;
             stats_.commands_local.add();
-            if (p.kind == command_kind::ping && argv.size() == 1) {
-                reply_local("+PONG\r\n");
-            } else if (argv.size() == 2) {
-                std::string out;
-                resp::append_bulk(out, argv[1]);
-                reply_local(out);
-            } else {
-                reply_local(wrong_arity(argv[0]));
-            }
+            reply_local(answer_ping_echo(argv, p.kind));
             return;
         case command_kind::quit:
             stats_.commands_local.add();
@@ -405,32 +348,40 @@ void session::execute(const resp::request& req, const plan& p) {
             handle_reset();
             return;
         case command_kind::hello:
-            handle_hello(req, p);
+            if (!p.local) break;
+            stats_.commands_local.add();
+            reply_local(answer_hello(argv));
             return;
         case command_kind::select:
-            handle_select(req, p);
+            if (!p.local) {
+                note_select(argv, cfg_.redis.database, state_);
+                break;
+            }
+            stats_.commands_local.add();
+            state_.db_default = true;
+            reply_local("+OK\r\n");
             return;
         case command_kind::client:
-            handle_client(req, p);
+            handle_client(req, p, target);
             return;
         case command_kind::info:
-            handle_info(req, p);
+            handle_info(req, p, target);
             return;
         case command_kind::herdguard:
             stats_.commands_local.add();
             reply_local(herdguard_command(argv, worker_.server));
             return;
         case command_kind::forward:
-            if (p.route != nullptr) return herd_get(req, *p.route);
-            if (p.routed_mget) return herd_mget(req);
+            if (routed.route != nullptr) return herd_get(req, *routed.route);
+            if (routed.mget) return herd_mget(req);
             break;
         case command_kind::needs_private:
             break;
     }
-    forward(req, *p.target, p.no_timeout);
+    forward(req, *target, p);
 }
 
-void session::forward(const resp::request& req, redis_connection& conn, bool no_timeout) {
+void session::forward(const resp::request& req, redis_connection& conn, const command_plan& p) {
     stats_.commands_forwarded.add();
     const auto& argv = req.argv;
     auto& herd = worker_.server.herd;
@@ -441,19 +392,19 @@ void session::forward(const resp::request& req, redis_connection& conn, bool no_
             if (herd.find_route(key) != nullptr) herd.revoke(key, worker_, shared_);
         });
     }
-    if (iequals(argv[0], "multi")) in_multi_ = true;
-    else if (iequals(argv[0], "exec") || iequals(argv[0], "discard")) in_multi_ = false;
+    if (p.transaction == transaction_effect::begins) state_.in_multi = true;
+    else if (p.transaction == transaction_effect::ends) state_.in_multi = false;
     last_target_ = &conn;
     auto& slot = new_slot();
-    if (req.is_inline) conn.send_command(req.argv, &slot, no_timeout);
-    else conn.send(req.raw, &slot, no_timeout);
+    if (req.is_inline) conn.send_command(req.argv, &slot, p.no_timeout);
+    else conn.send(req.raw, &slot, p.no_timeout);
 }
 
 void session::relay(const resp::request& req) {
     // Pushes and replies now stream straight from the private connection to the client; Redis
     // enforces what is allowed in subscribed mode, and answers in order on its one connection.
-    if (!relay_) {
-        relay_ = true;
+    if (!state_.relay) {
+        state_.relay = true;
         last_target_ = private_.get();
         private_->set_push_sink([this](std::string_view bytes) {
             append_out(bytes);
@@ -465,107 +416,15 @@ void session::relay(const resp::request& req) {
     else private_->send(req.raw, nullptr, true);
 }
 
-void session::handle_hello(const resp::request& req, const plan& p) {
-    if (p.target != nullptr) {
-        forward(req, *p.target, false);
-        return;
-    }
+// Client authentication (client_auth.h). Returns true when the request was answered here. May
+// strip "AUTH user pass" from a HELLO, which then continues as usual.
+bool session::auth_gate(resp::request& req, command_kind kind) {
+    auth_verdict verdict = herdguard::auth_gate(req.argv, kind, cfg_.auth, state_);
+    if (verdict.argv_rewritten) req.is_inline = true;  // re-encoded from argv when forwarded
+    if (!verdict.reply) return false;
     stats_.commands_local.add();
-    std::int64_t ver = 0;
-    if (!resp::parse_int64(req.argv[1], ver)) {
-        reply_local("-ERR Protocol version is not an integer or out of range\r\n");
-    } else {
-        // herdguard speaks RESP2 only; clients that ask for 3 get Redis's answer for an unknown
-        // version and fall back to RESP2 (docs/COMPATIBILITY.md).
-        reply_local("-NOPROTO unsupported protocol version\r\n");
-    }
-}
-
-void session::handle_select(const resp::request& req, const plan& p) {
-    if (p.target != nullptr) {
-        // A failed SELECT leaves the db unchanged; assuming it changed only turns routing off
-        // for this client, the safe direction.
-        std::int64_t db = 0;
-        if (req.argv.size() == 2 && resp::parse_int64(req.argv[1], db)) db_default_ = db == cfg_.redis.database;
-        forward(req, *p.target, false);
-        return;
-    }
-    stats_.commands_local.add();
-    db_default_ = true;
-    reply_local("+OK\r\n");
-}
-
-// Client authentication, when auth.password or auth.users is set (otherwise AUTH goes to Redis
-// on a private connection, as it would without a proxy). Returns true when the request was
-// answered here. May strip "AUTH user pass" from a HELLO, which then continues as usual.
-bool session::auth_gate(resp::request& req) {
-    if (!cfg_.auth.enabled()) return false;
-    auto& argv = req.argv;
-    if (iequals(argv[0], "auth")) {
-        stats_.commands_local.add();
-        if (argv.size() == 2) reply_local(check_credentials("default", argv[1]));
-        else if (argv.size() == 3) reply_local(check_credentials(argv[1], argv[2]));
-        else reply_local(resp::error_reply("ERR syntax error"));
-        return true;
-    }
-    if (iequals(argv[0], "hello")) {
-        // HELLO [protover [AUTH user pass] [SETNAME name]]: a version other than 2 is answered
-        // (NOPROTO) before credentials are looked at, as Redis does.
-        std::int64_t ver = 0;
-        if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver != 2)) return false;
-        for (std::size_t i = 2; i < argv.size(); ++i) {
-            if (!iequals(argv[i], "auth")) continue;
-            if (i + 2 >= argv.size()) {
-                stats_.commands_local.add();
-                reply_local(resp::error_reply("ERR Syntax error in HELLO option 'auth'"));
-                return true;
-            }
-            std::string verdict = check_credentials(argv[i + 1], argv[i + 2]);
-            if (verdict[0] == '-') {
-                stats_.commands_local.add();
-                reply_local(verdict);
-                return true;
-            }
-            // Authenticated here; Redis sees the HELLO without our credentials.
-            argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.begin() + static_cast<std::ptrdiff_t>(i + 3));
-            req.is_inline = true;  // re-encoded from argv when forwarded
-            return false;
-        }
-        if (authenticated_) return false;
-        stats_.commands_local.add();
-        reply_local(resp::error_reply(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
-            "AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
-            "version at the same time"));
-        return true;
-    }
-    // QUIT and RESET are allowed before AUTH, as in Redis (their no-auth flag).
-    if (authenticated_ || iequals(argv[0], "quit") || iequals(argv[0], "reset")) return false;
-    stats_.commands_local.add();
-    reply_local("-NOAUTH Authentication required.\r\n");
+    reply_local(*verdict.reply);
     return true;
-}
-
-std::string session::check_credentials(std::string_view user, std::string_view password) {
-    const auto& auth = cfg_.auth;
-    bool ok = false;
-    if (user == "default") ok = !auth.password.empty() && constant_time_equals(password, auth.password);
-    for (const auto& u : auth.users) {
-        // Every user's password is compared, matching name or not, so the time does not tell
-        // which names exist.
-        bool match = constant_time_equals(password, u.password);
-        if (u.name == user) ok = ok || match;
-    }
-    if (!ok) {
-        // A failed AUTH leaves an earlier authentication in place, as in Redis 6+.
-        return "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-    }
-    authenticated_ = true;
-    return "+OK\r\n";
-}
-
-bool session::routing_enabled() const {
-    return !worker_.server.herd.empty() && db_default_ && !in_multi_ && !relay_;
 }
 
 void session::herd_get(const resp::request& req, route_runtime& route) {
@@ -574,63 +433,12 @@ void session::herd_get(const resp::request& req, route_runtime& route) {
     worker_.server.herd.get(route, std::string(req.argv[1]), worker_, shared_, slot);
 }
 
-namespace {
-
-// MGET key by key: routed keys through the read-through path, the others as plain GETs, the
-// replies assembled in order. Errors follow MGET's rules: a key of the wrong type is nil; an
-// unavailable Redis or upstream fails the whole MGET with its error.
-class mget_op {
-public:
-    mget_op(reply_handler& slot, std::size_t keys) : slot_(slot), parts_(keys), handlers_(keys), pending_(keys + 1) {
-        for (std::size_t i = 0; i < keys; ++i) handlers_[i] = part{this, i};
-    }
-    reply_handler& part_handler(std::size_t i) { return handlers_[i]; }
-    void dispatched() { done_one(); }  // the extra count that keeps us alive while dispatching
-
-private:
-    struct part final : reply_handler {
-        part() = default;
-        part(mget_op* o, std::size_t i) : op(o), index(i) {}
-        mget_op* op = nullptr;
-        std::size_t index = 0;
-        void on_reply(std::string_view raw) override { op->store(index, raw); }
-        void on_failure(std::string_view raw) override { op->store(index, raw); }
-    };
-
-    void store(std::size_t i, std::string_view raw) {
-        parts_[i].assign(raw);
-        done_one();
-    }
-    void done_one() {
-        if (--pending_ > 0) return;
-        std::string out;
-        for (const auto& p : parts_) {
-            if (!p.empty() && p[0] == '-' && p.rfind("-WRONGTYPE", 0) != 0) {
-                slot_.on_reply(p);
-                delete this;
-                return;
-            }
-        }
-        resp::append_array_header(out, static_cast<std::int64_t>(parts_.size()));
-        for (const auto& p : parts_) out += (!p.empty() && p[0] == '-') ? std::string("$-1\r\n") : p;
-        slot_.on_reply(out);
-        delete this;
-    }
-
-    reply_handler& slot_;
-    std::vector<std::string> parts_;
-    std::vector<part> handlers_;
-    std::size_t pending_;
-};
-
-}  // namespace
-
 void session::herd_mget(const resp::request& req) {
     last_target_ = &shared_;
     auto& slot = new_slot();
     auto& herd = worker_.server.herd;
     const auto& argv = req.argv;
-    auto* op = new mget_op(slot, argv.size() - 1);
+    auto* op = new mget_gather(slot, argv.size() - 1);
     for (std::size_t i = 1; i < argv.size(); ++i) {
         auto& part = op->part_handler(i - 1);
         if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_, shared_, part);
@@ -639,68 +447,28 @@ void session::herd_mget(const resp::request& req) {
     op->dispatched();
 }
 
-namespace {
-
-// Appends the "# Herdguard" section to Redis's INFO reply (a bulk string).
-class info_append final : public reply_handler {
-public:
-    info_append(reply_handler& slot, std::string section) : slot_(slot), section_(std::move(section)) {}
-    void on_reply(std::string_view raw) override {
-        std::size_t eol = raw.find("\r\n");
-        std::int64_t len = -1;
-        if (!raw.empty() && raw[0] == '$' && eol != std::string_view::npos &&
-            resp::parse_int64(raw.substr(1, eol - 1), len) && len >= 0) {
-            std::string body(raw.substr(eol + 2, static_cast<std::size_t>(len)));
-            body += "\r\n" + section_;
-            std::string out;
-            resp::append_bulk(out, body);
-            slot_.on_reply(out);
-        } else {
-            slot_.on_reply(raw);
-        }
-        delete this;
-    }
-    void on_failure(std::string_view error) override {
-        slot_.on_failure(error);
-        delete this;
-    }
-
-private:
-    reply_handler& slot_;
-    std::string section_;
-};
-
-}  // namespace
-
-void session::handle_info(const resp::request& req, const plan& p) {
+void session::handle_info(const resp::request& req, const command_plan& p, redis_connection* target) {
     const auto& argv = req.argv;
-    if (p.target == nullptr) {
+    if (p.local) {
         std::string out;
         resp::append_bulk(out, herdguard_info(worker_.server));  // taken before this command counts
         stats_.commands_local.add();
         reply_local(out);
         return;
     }
-    // Our section goes with the default set: INFO, INFO default / all / everything.
-    bool append = argv.size() == 1;
-    for (std::size_t i = 1; i < argv.size(); ++i) {
-        if (iequals(argv[i], "default") || iequals(argv[i], "all") || iequals(argv[i], "everything") ||
-            iequals(argv[i], "herdguard"))
-            append = true;
-    }
-    if (!append) {
-        forward(req, *p.target, false);
+    if (!p.info_section) {
+        forward(req, *target, p);
         return;
     }
     // Summed over every worker only when it is sent (INFO memory and the like go without it),
     // and taken before this command counts, as in the local case.
     std::string section = herdguard_info(worker_.server);
     stats_.commands_forwarded.add();
-    last_target_ = p.target;
+    last_target_ = target;
     auto& slot = new_slot();
     auto* wrap = new info_append(slot, std::move(section));
-    if (req.is_inline) p.target->send_command(argv, wrap);
-    else p.target->send(req.raw, wrap);
+    if (req.is_inline) target->send_command(argv, wrap);
+    else target->send(req.raw, wrap);
 }
 
 void session::handle_reset() {
@@ -712,20 +480,13 @@ void session::handle_reset() {
         if (last_target_ == private_.get()) last_target_ = nullptr;
         private_.reset();
     }
-    name_.reset();
-    lib_name_.reset();
-    lib_ver_.reset();
-    reply_mode_ = reply_mode::on;
-    in_multi_ = false;
-    db_default_ = true;
-    authenticated_ = !cfg_.auth.enabled();  // RESET returns to the unauthenticated state
+    state_.reset(cfg_.auth.enabled());  // RESET returns to the unauthenticated state
     reply_local("+RESET\r\n");
 }
 
-void session::handle_client(const resp::request& req, const plan& p) {
+void session::handle_client(const resp::request& req, const command_plan& p, redis_connection* target) {
     const auto& argv = req.argv;
-    auto sub = classify_client(argv);
-    if (sub == client_subcommand::kill) {
+    if (p.client == client_subcommand::kill) {
         // CLIENT KILL addr | CLIENT KILL <filter value>...: never let it reach a shared connection.
         auto& reg = worker_.server.registry;
         if (argv.size() == 3 && reg.has_addr(std::string(argv[2]))) {
@@ -750,52 +511,13 @@ void session::handle_client(const resp::request& req, const plan& p) {
             }
         }
     }
-    if (p.target != nullptr) {
-        forward(req, *p.target, false);
-        // Keep our copy of the name in step, for RESET and for CLIENT GETNAME after it.
-        if (sub == client_subcommand::local_name && argv.size() == 3 && iequals(argv[1], "setname"))
-            name_ = std::string(argv[2]);
+    if (target != nullptr) {
+        forward(req, *target, p);
+        note_forwarded_client(argv, p.client, state_);
         return;
     }
     stats_.commands_local.add();
-    if (sub == client_subcommand::local_reply) {
-        if (argv.size() != 3) {
-            reply_local(wrong_arity("client|reply"));
-        } else if (iequals(argv[2], "on")) {
-            reply_mode_ = reply_mode::on;
-            reply_local("+OK\r\n");
-        } else if (iequals(argv[2], "off")) {
-            reply_mode_ = reply_mode::off;
-        } else if (iequals(argv[2], "skip")) {
-            if (reply_mode_ == reply_mode::on) reply_mode_ = reply_mode::skip;
-        } else {
-            reply_local("-ERR syntax error\r\n");
-        }
-        return;
-    }
-    // SETNAME / GETNAME / SETINFO, kept here and replayed on a private connection if one opens.
-    if (iequals(argv[1], "getname")) {
-        if (argv.size() != 2) return reply_local(wrong_arity("client|getname"));
-        std::string out;
-        if (name_ && !name_->empty()) resp::append_bulk(out, *name_);
-        else resp::append_null_bulk(out);
-        reply_local(out);
-    } else if (iequals(argv[1], "setname")) {
-        if (argv.size() != 3) return reply_local(wrong_arity("client|setname"));
-        for (char c : argv[2]) {
-            if (c < '!' || c > '~') {
-                return reply_local("-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
-            }
-        }
-        name_ = std::string(argv[2]);
-        reply_local("+OK\r\n");
-    } else {  // SETINFO
-        if (argv.size() != 4) return reply_local(wrong_arity("client|setinfo"));
-        if (iequals(argv[2], "lib-name")) lib_name_ = std::string(argv[3]);
-        else if (iequals(argv[2], "lib-ver")) lib_ver_ = std::string(argv[3]);
-        else return reply_local("-ERR Unrecognized option '" + std::string(argv[2]) + "'\r\n");
-        reply_local("+OK\r\n");
-    }
+    if (auto reply = answer_client(argv, p.client, state_)) reply_local(*reply);
 }
 
 void session::open_private() {
@@ -809,9 +531,9 @@ void session::open_private() {
     });
     private_->start();
     // Replay what the client set while it was on the shared connection.
-    if (name_) private_->send_command({"CLIENT", "SETNAME", *name_}, &discard_reply());
-    if (lib_name_) private_->send_command({"CLIENT", "SETINFO", "LIB-NAME", *lib_name_}, &discard_reply());
-    if (lib_ver_) private_->send_command({"CLIENT", "SETINFO", "LIB-VER", *lib_ver_}, &discard_reply());
+    if (state_.name) private_->send_command({"CLIENT", "SETNAME", *state_.name}, &discard_reply());
+    if (state_.lib_name) private_->send_command({"CLIENT", "SETINFO", "LIB-NAME", *state_.lib_name}, &discard_reply());
+    if (state_.lib_ver) private_->send_command({"CLIENT", "SETINFO", "LIB-VER", *state_.lib_ver}, &discard_reply());
 }
 
 void session::on_private_closed() {
@@ -826,22 +548,16 @@ void session::on_private_closed() {
         // stays on the shared connection.
         if (last_target_ == private_.get()) last_target_ = nullptr;
         private_.reset();
-        relay_ = false;
+        state_.relay = false;
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Replies: slots complete in any order, leave in request order.
 
-bool session::take_suppress() {
-    if (reply_mode_ == reply_mode::on) return false;
-    if (reply_mode_ == reply_mode::skip) reply_mode_ = reply_mode::on;
-    return true;
-}
+reply_queue::slot& session::new_slot() { return replies_.expect(state_.take_suppress()); }
 
-reply_queue::slot& session::new_slot() { return replies_.expect(take_suppress()); }
-
-void session::reply_local(std::string_view bytes) { replies_.push_ready(bytes, take_suppress()); }
+void session::reply_local(std::string_view bytes) { replies_.push_ready(bytes, state_.take_suppress()); }
 
 void session::append_out(std::string_view bytes) {
     if (closed_) return;

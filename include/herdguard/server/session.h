@@ -30,7 +30,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "herdguard/resp/request_parser.h"
-#include "herdguard/server/command_table.h"
+#include "herdguard/server/client_state.h"
+#include "herdguard/server/command_plan.h"
 #include "herdguard/server/reply_queue.h"
 #include "herdguard/server/worker.h"
 #include "herdguard/upstream/redis_connection.h"
@@ -49,15 +50,12 @@ public:
     void start();
 
 private:
-    // Where a request will run; decided before it runs so the session can wait at a switch.
-    struct plan {
-        command_kind kind;
-        redis_connection* target;  // nullptr: answered locally
-        bool open_private;         // needs the private connection first
-        bool no_timeout;           // blocking command: no command_timeout
-        bool barrier;              // wait for every outstanding reply first (RESET)
-        route_runtime* route;      // a GET of a routed key: the read-through path
-        bool routed_mget;          // an MGET with at least one routed key
+    // The routes a read-through GET or MGET matched (command_plan::reads), looked up once per
+    // command: a GET of no route's key is a plain GET.
+    struct routed_keys {
+        route_runtime* route = nullptr;  // GET of a routed key
+        bool mget = false;               // MGET with at least one routed key
+        bool any() const { return route != nullptr || mget; }
     };
 
     // What to do once every outstanding reply is in.
@@ -75,24 +73,21 @@ private:
     bool watch_while_waiting() const;
     void stop_reading();
     asio::awaitable<void> idle_watchdog();
-    plan make_plan(const resp::request& req);
-    void execute(const resp::request& req, const plan& p);
-    void forward(const resp::request& req, redis_connection& conn, bool no_timeout);
+    planning_context planning() const;
+    routed_keys find_routes(const resp::request& req, const command_plan& p) const;
+    redis_connection* target_of(const command_plan& p, const routed_keys& routed) const;
+    void execute(const resp::request& req, const command_plan& p, const routed_keys& routed);
+    void forward(const resp::request& req, redis_connection& conn, const command_plan& p);
     void relay(const resp::request& req);
 
-    void handle_hello(const resp::request& req, const plan& p);
-    void handle_select(const resp::request& req, const plan& p);
     void handle_reset();
-    void handle_client(const resp::request& req, const plan& p);
-    void handle_info(const resp::request& req, const plan& p);
+    void handle_client(const resp::request& req, const command_plan& p, redis_connection* target);
+    void handle_info(const resp::request& req, const command_plan& p, redis_connection* target);
     void herd_get(const resp::request& req, route_runtime& route);
     void herd_mget(const resp::request& req);
-    bool routing_enabled() const;
-    bool auth_gate(resp::request& req);
-    std::string check_credentials(std::string_view user, std::string_view password);
+    bool auth_gate(resp::request& req, command_kind kind);
 
     reply_queue::slot& new_slot();
-    bool take_suppress();  // CLIENT REPLY OFF/SKIP state for the next reply
     void reply_local(std::string_view bytes);
     void write_reply(std::string_view bytes) override {
         if (!bytes.empty() && bytes[0] == '-') stats_.error_replies.add();
@@ -133,16 +128,9 @@ private:
     asio::steady_timer idle_timer_;  // limits.client_timeout; before that, tls.handshake_timeout
 
     std::shared_ptr<redis_connection> private_;
-    bool relay_ = false;
-    bool authenticated_ = true;  // false until AUTH when auth.password / auth.users are set
-    bool in_multi_ = false;    // GETs inside MULTI are plain pass-through (no loads in transactions)
-    bool db_default_ = true;   // routes apply to the configured database only
+    client_state state_;  // name, reply mode, auth, transaction, db, relay (client_state.h)
     bool closing_ = false;
     bool closed_ = false;
-    std::optional<std::string> name_;
-    std::optional<std::string> lib_name_;
-    std::optional<std::string> lib_ver_;
-    enum class reply_mode { on, off, skip } reply_mode_ = reply_mode::on;
     std::chrono::steady_clock::time_point last_activity_;
 };
 

@@ -1,0 +1,106 @@
+#include "herdguard/server/command_plan.h"
+
+#include "herdguard/resp/request_parser.h"
+#include "herdguard/util/strings.h"
+
+namespace herdguard {
+
+namespace {
+
+// INFO's own section goes with the default set: INFO, INFO default / all / everything / herdguard.
+bool wants_herdguard_section(const std::vector<std::string_view>& argv) {
+    if (argv.size() == 1) return true;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        if (iequals(argv[i], "default") || iequals(argv[i], "all") || iequals(argv[i], "everything") ||
+            iequals(argv[i], "herdguard"))
+            return true;
+    }
+    return false;
+}
+
+transaction_effect transaction_of(std::string_view name) {
+    if (iequals(name, "multi")) return transaction_effect::begins;
+    if (iequals(name, "exec") || iequals(name, "discard")) return transaction_effect::ends;
+    return transaction_effect::none;
+}
+
+}  // namespace
+
+command_plan plan_command(const std::vector<std::string_view>& argv, command_kind kind, const client_state& state,
+                          const planning_context& ctx) {
+    command_plan p;
+    p.kind = kind;
+    if (argv.empty()) return p;
+    switch (kind) {
+        case command_kind::forward:
+            // Routes apply to plain GET / MGET on the configured database, outside transactions.
+            if (ctx.routes_configured && state.db_default && !state.in_multi && !state.relay) {
+                if (argv.size() == 2 && iequals(argv[0], "get")) p.reads = read_through::get;
+                else if (argv.size() >= 2 && iequals(argv[0], "mget")) p.reads = read_through::mget;
+            }
+            p.transaction = transaction_of(argv[0]);
+            break;
+        case command_kind::info:
+            if (argv.size() == 2 && iequals(argv[1], "herdguard")) p.local = true;
+            else p.info_section = wants_herdguard_section(argv);
+            break;
+        case command_kind::needs_private:
+            p.open_private = true;
+            p.no_timeout = is_blocking(argv);
+            p.transaction = transaction_of(argv[0]);
+            break;
+        case command_kind::relay:
+            p.open_private = true;
+            p.no_timeout = true;
+            break;
+        case command_kind::ping:
+        case command_kind::echo:
+            // Inside a private connection these may be queued by MULTI: let Redis answer.
+            p.local = !ctx.has_private;
+            break;
+        case command_kind::quit:
+        case command_kind::herdguard:
+            p.local = true;
+            break;
+        case command_kind::reset:
+            p.local = true;
+            p.barrier = true;
+            break;
+        case command_kind::hello: {
+            // HELLO and HELLO 2 go to Redis; any other version is answered here.
+            std::int64_t ver = 0;
+            if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver != 2)) p.local = true;
+            else if (argv.size() > 2) p.open_private = true;  // AUTH / SETNAME options
+            break;
+        }
+        case command_kind::select: {
+            if (ctx.has_private) break;
+            std::int64_t db = 0;
+            if (argv.size() == 2 && resp::parse_int64(argv[1], db)) {
+                if (db == ctx.configured_db) p.local = true;  // already there
+                else p.open_private = true;
+            }
+            break;  // anything else: Redis answers the error, state unchanged
+        }
+        case command_kind::client:
+            p.client = classify_client(argv);
+            switch (p.client) {
+                case client_subcommand::local_name:
+                    p.local = !ctx.has_private;
+                    break;
+                case client_subcommand::local_reply:
+                    p.local = true;
+                    break;
+                case client_subcommand::shared:
+                    break;
+                case client_subcommand::kill:
+                case client_subcommand::needs_private:
+                    p.open_private = true;
+                    break;
+            }
+            break;
+    }
+    return p;
+}
+
+}  // namespace herdguard

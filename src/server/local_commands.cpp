@@ -1,0 +1,86 @@
+#include "herdguard/server/local_commands.h"
+
+#include "herdguard/resp/reply.h"
+#include "herdguard/resp/request_parser.h"
+#include "herdguard/util/strings.h"
+
+namespace herdguard {
+
+std::string wrong_arity(std::string_view name) {
+    return resp::error_reply("ERR wrong number of arguments for '" + ascii_lower(name) + "' command");
+}
+
+std::string answer_ping_echo(const argv_view& argv, command_kind kind) {
+    if (kind == command_kind::ping && argv.size() == 1) return "+PONG\r\n";
+    if (argv.size() != 2) return wrong_arity(argv[0]);
+    std::string out;
+    resp::append_bulk(out, argv[1]);
+    return out;
+}
+
+std::string answer_hello(const argv_view& argv) {
+    std::int64_t ver = 0;
+    if (!resp::parse_int64(argv[1], ver)) return "-ERR Protocol version is not an integer or out of range\r\n";
+    // herdguard speaks RESP2 only; clients that ask for 3 get Redis's answer for an unknown
+    // version and fall back to RESP2 (docs/COMPATIBILITY.md).
+    return "-NOPROTO unsupported protocol version\r\n";
+}
+
+namespace {
+
+std::optional<std::string> answer_reply_mode(const argv_view& argv, client_state& state) {
+    if (argv.size() != 3) return wrong_arity("client|reply");
+    if (iequals(argv[2], "on")) {
+        state.replies = reply_mode::on;
+        return "+OK\r\n";
+    }
+    if (iequals(argv[2], "off")) {
+        state.replies = reply_mode::off;
+        return std::nullopt;
+    }
+    if (iequals(argv[2], "skip")) {
+        if (state.replies == reply_mode::on) state.replies = reply_mode::skip;
+        return std::nullopt;
+    }
+    return "-ERR syntax error\r\n";
+}
+
+}  // namespace
+
+std::optional<std::string> answer_client(const argv_view& argv, client_subcommand sub, client_state& state) {
+    if (sub == client_subcommand::local_reply) return answer_reply_mode(argv, state);
+    // SETNAME / GETNAME / SETINFO, kept here and replayed on a private connection if one opens.
+    if (iequals(argv[1], "getname")) {
+        if (argv.size() != 2) return wrong_arity("client|getname");
+        std::string out;
+        if (state.name && !state.name->empty()) resp::append_bulk(out, *state.name);
+        else resp::append_null_bulk(out);
+        return out;
+    }
+    if (iequals(argv[1], "setname")) {
+        if (argv.size() != 3) return wrong_arity("client|setname");
+        for (char c : argv[2]) {
+            if (c < '!' || c > '~') return "-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
+        }
+        state.name = std::string(argv[2]);
+        return "+OK\r\n";
+    }
+    // SETINFO
+    if (argv.size() != 4) return wrong_arity("client|setinfo");
+    if (iequals(argv[2], "lib-name")) state.lib_name = std::string(argv[3]);
+    else if (iequals(argv[2], "lib-ver")) state.lib_ver = std::string(argv[3]);
+    else return "-ERR Unrecognized option '" + std::string(argv[2]) + "'\r\n";
+    return "+OK\r\n";
+}
+
+void note_forwarded_client(const argv_view& argv, client_subcommand sub, client_state& state) {
+    if (sub == client_subcommand::local_name && argv.size() == 3 && iequals(argv[1], "setname"))
+        state.name = std::string(argv[2]);
+}
+
+void note_select(const argv_view& argv, std::int64_t configured_db, client_state& state) {
+    std::int64_t db = 0;
+    if (argv.size() == 2 && resp::parse_int64(argv[1], db)) state.db_default = db == configured_db;
+}
+
+}  // namespace herdguard

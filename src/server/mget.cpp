@@ -1,0 +1,33 @@
+#include "herdguard/server/mget.h"
+
+#include "herdguard/resp/reply.h"
+
+namespace herdguard {
+
+mget_gather::mget_gather(reply_handler& slot, std::size_t keys)
+    : slot_(slot), parts_(keys), handlers_(keys), pending_(keys + 1) {
+    for (std::size_t i = 0; i < keys; ++i) handlers_[i] = part{this, i};
+}
+
+void mget_gather::store(std::size_t i, std::string_view raw) {
+    parts_[i].assign(raw);
+    done_one();
+}
+
+void mget_gather::done_one() {
+    if (--pending_ > 0) return;
+    for (const auto& p : parts_) {
+        if (!p.empty() && p[0] == '-' && p.rfind("-WRONGTYPE", 0) != 0) {
+            slot_.on_reply(p);
+            delete this;
+            return;
+        }
+    }
+    std::string out;
+    resp::append_array_header(out, static_cast<std::int64_t>(parts_.size()));
+    for (const auto& p : parts_) out += (!p.empty() && p[0] == '-') ? std::string("$-1\r\n") : p;
+    slot_.on_reply(out);
+    delete this;
+}
+
+}  // namespace herdguard
