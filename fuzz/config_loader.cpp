@@ -1,5 +1,6 @@
 // libFuzzer target: herdguard::load_config_text (src/config/config.cpp, units.cpp,
-// src/util/address.cpp, src/herd/route.cpp), i.e. what `herdguard --check --config FILE` runs.
+// src/util/address.cpp, src/herd/route.cpp, src/loader/upstream_url.cpp), i.e. what
+// `herdguard --check --config FILE` runs.
 //
 // The input is the YAML text. Properties (abort() on violation):
 //   - load_config_text never crashes and never lets an exception out;

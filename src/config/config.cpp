@@ -4,6 +4,8 @@
 // entry points catch it (and every yaml-cpp exception) and return "SOURCE: field: problem".
 // Throwing keeps the many small readers free of error plumbing, and it never crosses the API.
 #include "herdguard/config/config.h"
+
+#include "herdguard/loader/upstream_url.h"
 #include "herdguard/util/strings.h"
 
 #include <arpa/inet.h>
@@ -522,92 +524,10 @@ void check_listen_address(const address& addr, const std::string& field) {
     }
 }
 
-bool is_host_char(char c, bool bracketed) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    if (c == '.' || c == '-') return true;
-    return bracketed ? (c == ':' || c == '%') : c == '_';
-}
-
-// "http://host[:port]/path/{1}?q={key}". Placeholders are allowed only after the host: a key
-// chosen by a client must never decide which machine we connect to.
+// One parser for --check and the loader (loader/upstream_url.h).
 void check_upstream(const std::string& url, const std::string& match, const std::string& field) {
-    constexpr std::string_view scheme = "http://";
-    if (url.empty()) fail(field, "must not be empty");
-    if (url.rfind("https://", 0) == 0)
-        fail(field, fmt::format("https is not supported, use http:// in \"{}\"", url));
-    if (url.rfind(scheme, 0) != 0)
-        fail(field, fmt::format("must start with http://, got \"{}\"", url));
-
-    std::string_view rest = std::string_view(url).substr(scheme.size());
-    std::size_t path_start = rest.find_first_of("/?#");
-    std::string_view authority = rest.substr(0, path_start);
-    std::string_view path =
-        path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start);
-
-    if (authority.find_first_of("{}") != std::string_view::npos) {
-        fail(field, fmt::format("placeholders are only allowed after the host in \"{}\"", url));
-    }
-    std::string_view host = authority;
-    std::string_view port;
-    bool has_port = false;
-    bool bracketed = !authority.empty() && authority.front() == '[';
-    if (bracketed) {
-        std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) fail(field, fmt::format("missing ']' in \"{}\"", url));
-        host = authority.substr(1, close - 1);
-        std::string_view after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':')
-                fail(field, fmt::format("expected ':' after ']' in \"{}\"", url));
-            port = after.substr(1);
-            has_port = true;
-        }
-    } else if (std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
-        host = authority.substr(0, colon);
-        port = authority.substr(colon + 1);
-        has_port = true;
-    }
-    if (host.empty()) fail(field, fmt::format("missing host in \"{}\"", url));
-    for (char c : host) {
-        if (!is_host_char(c, bracketed))
-            fail(field, fmt::format("invalid character '{}' in host of \"{}\"", c, url));
-    }
-    if (has_port) {
-        unsigned value = 0;
-        const char* last = port.data() + port.size();
-        auto [end, ec] = std::from_chars(port.data(), last, value);
-        if (port.empty() || end != last || ec != std::errc{} || value < 1 || value > 65535) {
-            fail(field,
-                 fmt::format("port \"{}\" must be a number from 1 to 65535 in \"{}\"", port, url));
-        }
-    }
-
-    const auto captures = static_cast<unsigned long>(std::count(match.begin(), match.end(), '*'));
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        if (path[i] == '}') fail(field, fmt::format("unbalanced '}}' in \"{}\"", url));
-        if (path[i] != '{') continue;
-        std::size_t close = path.find_first_of("{}", i + 1);
-        if (close == std::string_view::npos || path[close] == '{') {
-            fail(field, fmt::format("unbalanced '{{' in \"{}\"", url));
-        }
-        std::string_view name = path.substr(i + 1, close - i - 1);
-        i = close;
-        if (name == "key") continue;
-        unsigned long n = 0;
-        const char* last = name.data() + name.size();
-        auto [end, ec] = std::from_chars(name.data(), last, n);
-        if (name.empty() || end != last || ec != std::errc{}) {
-            fail(field,
-                 fmt::format(
-                     "unknown placeholder {{{}}} in \"{}\" (use {{key}} or {{1}}, {{2}}, ...)",
-                     name, url));
-        }
-        if (n < 1 || n > captures) {
-            fail(field,
-                 fmt::format("placeholder {{{}}} out of range: match \"{}\" has {} capture(s)",
-                             name, match, captures));
-        }
-    }
+    std::string problem;
+    if (!parse_upstream_url(url, &problem, match)) fail(field, problem);
 }
 
 void check_breaker(const breaker_config& b, const std::string& path) {
