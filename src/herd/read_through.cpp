@@ -22,7 +22,6 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
-#include <random>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -38,6 +37,7 @@
 #include "herdguard/resp/reply.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/server/worker.h"
+#include "herdguard/util/random.h"
 
 namespace herdguard {
 
@@ -154,18 +154,13 @@ asio::awaitable<redis_value> call(redis_connection& conn, std::vector<std::strin
 }
 
 std::string random_token() {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
+    auto& rng = thread_rng();
     return fmt::format("{:016x}{:016x}", rng(), rng());
-}
-
-double uniform01() {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
 // ttl * (1 ± jitter), at least 1 ms.
 std::int64_t jittered_ms(duration ttl, double jitter) {
-    double f = 1.0 + jitter * (2.0 * uniform01() - 1.0);
+    double f = 1.0 + jitter * (2.0 * thread_uniform01() - 1.0);
     return std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(ttl.count()) * f));
 }
 

@@ -1,7 +1,8 @@
 #include "herdguard/loader/circuit_breaker.h"
 
 #include <algorithm>
-#include <random>
+
+#include "herdguard/util/random.h"
 
 namespace herdguard {
 
@@ -12,12 +13,7 @@ constexpr std::size_t max_outcomes = 4096;  // bound on the window's memory; old
 circuit_breaker::circuit_breaker(breaker_config cfg, duration probe_timeout, now_fn now, rand_fn rand)
     : cfg_(cfg), probe_timeout_(probe_timeout), now_(std::move(now)), rand_(std::move(rand)) {
     if (!now_) now_ = [] { return clock::now(); };
-    if (!rand_) {
-        rand_ = [] {
-            thread_local std::mt19937_64 rng{std::random_device{}()};
-            return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-        };
-    }
+    if (!rand_) rand_ = thread_uniform01;
 }
 
 const char* circuit_breaker::name(state s) {

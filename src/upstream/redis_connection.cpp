@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -20,6 +19,7 @@
 #include "herdguard/resp/reply.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/util/tls_context.h"
+#include "herdguard/util/random.h"
 
 namespace herdguard {
 
@@ -39,9 +39,8 @@ public:
 
 std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
     // +-25%: reconnects of many proxies after a Redis restart do not arrive in lock-step.
-    thread_local std::mt19937 rng{std::random_device{}()};
-    std::uniform_real_distribution<double> d(0.75, 1.25);
-    return std::chrono::milliseconds(static_cast<long>(static_cast<double>(base.count()) * d(rng)));
+    const double f = 0.75 + 0.5 * thread_uniform01();
+    return std::chrono::milliseconds(static_cast<long>(static_cast<double>(base.count()) * f));
 }
 
 }  // namespace

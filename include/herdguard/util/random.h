@@ -1,0 +1,19 @@
+// The one random generator of each thread: lease tokens, TTL jitter, reconnect backoff and the
+// breaker's open-time jitter all draw from it. Seeded once per thread from std::random_device.
+// None of these needs cryptographic strength: a lease token only has to differ from the other
+// holders' (the lease scripts compare it; nobody guesses it to gain anything).
+#pragma once
+
+#include <random>
+
+namespace herdguard {
+
+inline std::mt19937_64& thread_rng() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return rng;
+}
+
+// Uniform on [0, 1).
+inline double thread_uniform01() { return std::uniform_real_distribution<double>(0.0, 1.0)(thread_rng()); }
+
+}  // namespace herdguard
