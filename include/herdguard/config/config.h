@@ -1,5 +1,6 @@
 // The one configuration struct: defaults here, YAML file, then env vars, then flags override.
-// Validation reports "FILE: field: problem" and never throws past load_config().
+// Validation reports "FILE: field: problem" and never throws past load_config_file(),
+// load_config_text(), validate() or parse_command_line(): each returns its config_error.
 #pragma once
 
 #include <cstdint>
@@ -142,7 +143,8 @@ struct command_line {
 
 // Parses argv (flags: --config, --check, --listen, --tls-listen, --redis, --threads, --log-level, --log-format,
 // --version, --admin ADDR|off) and env (HERDGUARD_CONFIG, HERDGUARD_LISTEN, HERDGUARD_TLS_LISTEN, HERDGUARD_REDIS, HERDGUARD_THREADS,
-// HERDGUARD_LOG_LEVEL, HERDGUARD_LOG_FORMAT, HERDGUARD_REDIS_PASSWORD, HERDGUARD_ADMIN). Precedence:
+// HERDGUARD_LOG_LEVEL, HERDGUARD_LOG_FORMAT, HERDGUARD_ADMIN, and, for secrets, env only:
+// HERDGUARD_REDIS_PASSWORD, HERDGUARD_AUTH_PASSWORD). Precedence:
 // flag > env > file > default. On error returns the message to print and exit(2) with.
 // `env` is injectable for tests; nullptr means the process environment.
 struct env_lookup {

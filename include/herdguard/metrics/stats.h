@@ -1,5 +1,5 @@
 // Every counter herdguard keeps, declared once. The list expands into the per-worker counter
-// struct, the INFO section and (later) the Prometheus text, so a name cannot drift between them.
+// struct, the INFO section and the Prometheus text, so a name cannot drift between them.
 //
 // Each worker thread owns one `worker_stats` and is its only writer; readers on other threads sum
 // them. A single writer needs no read-modify-write: a relaxed load+store is enough and costs no

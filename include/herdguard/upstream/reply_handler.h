@@ -1,5 +1,6 @@
 // The receiver of one reply from Redis (or from herdguard's own paths). Kept apart from the
-// connection so pure code (the reply queue, the read-through engine) needs no Asio headers.
+// connection so pure code (the reply queue, the MGET gather, the INFO wrapper) needs no Asio
+// headers.
 #pragma once
 
 #include <string_view>
