@@ -419,6 +419,7 @@ void session::relay(const resp::request& req) {
 // Client authentication (client_auth.h). Returns true when the request was answered here. May
 // strip "AUTH user pass" from a HELLO, which then continues as usual.
 bool session::auth_gate(resp::request& req, command_kind kind) {
+    if (!cfg_.auth.enabled()) return false;  // the common case, without a call per command
     auth_verdict verdict = herdguard::auth_gate(req.argv, kind, cfg_.auth, state_);
     if (verdict.argv_rewritten) req.is_inline = true;  // re-encoded from argv when forwarded
     if (!verdict.reply) return false;
