@@ -23,8 +23,8 @@ sources_for() {
     case "$1" in
         request_parser) echo "src/resp/request_parser.cpp" ;;
         reply_framer) echo "src/resp/reply_framer.cpp src/resp/request_parser.cpp" ;;
-        config_loader) echo "src/config/config.cpp src/config/units.cpp src/util/address.cpp src/herd/route.cpp src/loader/upstream_url.cpp src/resp/request_parser.cpp" ;;
-        url_template) echo "src/herd/route.cpp src/loader/upstream_url.cpp" ;;
+        config_loader) echo "src/config/config.cpp src/config/units.cpp src/util/address.cpp src/herd/route.cpp src/util/upstream_url.cpp src/resp/request_parser.cpp" ;;
+        url_template) echo "src/herd/route.cpp src/util/upstream_url.cpp" ;;
         *) return 1 ;;
     esac
 }

@@ -1,5 +1,5 @@
 // libFuzzer target: herdguard::load_config_text (src/config/config.cpp, units.cpp,
-// src/util/address.cpp, src/herd/route.cpp, src/loader/upstream_url.cpp), i.e. what
+// src/util/address.cpp, src/herd/route.cpp, src/util/upstream_url.cpp), i.e. what
 // `herdguard --check --config FILE` runs.
 //
 // The input is the YAML text. Properties (abort() on violation):

@@ -1,5 +1,5 @@
 // libFuzzer target: key_pattern / expand_target / parse_upstream_url (src/herd/route.cpp,
-// src/loader/upstream_url.cpp):
+// src/util/upstream_url.cpp):
 // the SSRF property of URL templating. A client picks the key; it must never pick anything but
 // the bytes of its own path segment or query value.
 //

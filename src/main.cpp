@@ -11,7 +11,7 @@
 
 #include "herdguard/config/config.h"
 #include "herdguard/server/server.h"
-#include "herdguard/util/tls_context.h"
+#include "herdguard/tls/tls_context.h"
 
 namespace {
 

@@ -36,7 +36,7 @@ struct admin_server::impl {
     bool ready() const {
         if (draining.load(std::memory_order_relaxed)) return false;
         for (const auto* w : state.workers)
-            for (const auto& c : w->shared)
+            for (const auto& c : w->shared.all())
                 if (c->is_up()) return true;
         return false;
     }

@@ -5,7 +5,7 @@
 // Throwing keeps the many small readers free of error plumbing, and it never crosses the API.
 #include "herdguard/config/config.h"
 
-#include "herdguard/loader/upstream_url.h"
+#include "herdguard/util/upstream_url.h"
 #include "herdguard/util/strings.h"
 
 #include <arpa/inet.h>
@@ -524,7 +524,7 @@ void check_listen_address(const address& addr, const std::string& field) {
     }
 }
 
-// One parser for --check and the loader (loader/upstream_url.h).
+// One parser for --check and the loader (util/upstream_url.h).
 void check_upstream(const std::string& url, const std::string& match, const std::string& field) {
     std::string problem;
     if (!parse_upstream_url(url, &problem, match)) fail(field, problem);

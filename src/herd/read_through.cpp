@@ -33,10 +33,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "herdguard/herd/herd_context.h"
 #include "herdguard/loader/http_loader.h"
 #include "herdguard/resp/reply.h"
 #include "herdguard/resp/request_parser.h"
-#include "herdguard/server/worker.h"
 #include "herdguard/util/random.h"
 
 namespace herdguard {
@@ -462,9 +462,9 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
 
 // Step 4: the flight. Runs on the worker that started it; independent of any client, so a
 // waiter that disconnects never cancels the load for the others.
-asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, worker& w) {
+asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, herd_context& hc) {
     const auto& c = r.cfg;
-    redis_connection& conn = w.pick_shared();
+    redis_connection& conn = hc.redis.pick();
     const std::string token = random_token();
     const auto started = clock::now();
     // Waiting on another holder is bounded: its lease expires within lock_ttl, after which one
@@ -507,7 +507,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, wo
             if (std::uint64_t suppressed = 0; contended && r.takeover_log.allow(suppressed))
                 spdlog::info("route '{}': took over the lease of '{}' ({} similar lines suppressed)", c.name, f->key,
                              suppressed);
-            result = co_await load_and_write(r, f->key, token, conn, *w.http);
+            result = co_await load_and_write(r, f->key, token, conn, hc.http);
             break;
         }
         // "lost": another load holds the lease (here or on another instance).
@@ -529,19 +529,19 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, wo
 }
 
 // protect: false — plain cache-aside, for comparison: every miss loads, nothing coalesces.
-asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> f, worker& w) {
+asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> f, herd_context& hc) {
     const auto& c = r.cfg;
     std::vector<std::string_view> captures;
     r.pattern.match(f->key, &captures);
     load_result res =
-        co_await w.http->load(r.url, expand_target(r.url.target_template, f->key, captures), c.load_timeout,
+        co_await hc.http.load(r.url, expand_target(r.url.target_template, f->key, captures), c.load_timeout,
                               c.max_value_bytes);
     flight_result result;
     if (res.outcome == load_result::kind::ok) {
         bump(r.counters.loads_ok);
         std::vector<std::string> set_args{"SET", f->key, res.body, "PX",
                                         std::to_string(jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c))};
-        co_await call(w.pick_shared(), std::move(set_args));
+        co_await call(hc.redis.pick(), std::move(set_args));
         std::string bulk;
         resp::append_bulk(bulk, res.body);
         result = {flight_result::kind::value, std::move(bulk)};
@@ -558,7 +558,7 @@ asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> 
 // Step 3: join or start the flight for this key, with a deadline for this waiter. With
 // `join_only` (step 0: nothing read yet), joins a running load of the key or does nothing at all
 // and returns false; a background refresh is not joined, since Redis still has a servable value.
-bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_handler& slot,
+bool wait_for_load(route_runtime& r, const std::string& key, herd_context& hc, reply_handler& slot,
                    std::shared_ptr<const std::string> fallback, clock::time_point request_start,
                    bool join_only = false) {
     std::shared_ptr<waiter> me;
@@ -570,7 +570,7 @@ bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
             auto it = r.flights.find(key);
             if (it == r.flights.end() || it->second->background) return false;
         }
-        me = std::make_shared<waiter>(w.ctx.get_executor(), slot);
+        me = std::make_shared<waiter>(hc.io.get_executor(), slot);
         me->request_start = request_start;
         me->wait_start = clock::now();
         if (!r.cfg.protect) {
@@ -636,16 +636,16 @@ bool wait_for_load(route_runtime& r, const std::string& key, worker& w, reply_ha
     });
     if (start) {
         if (r.cfg.protect)
-            asio::co_spawn(w.ctx, run_flight(r, f, w), asio::detached);
+            asio::co_spawn(hc.io, run_flight(r, f, hc), asio::detached);
         else
-            asio::co_spawn(w.ctx, run_unprotected(r, f, w), asio::detached);
+            asio::co_spawn(hc.io, run_unprotected(r, f, hc), asio::detached);
     }
     return true;
 }
 
 // Stale-while-revalidate: at most one refresh per key in this process; ACQUIRE makes it one
 // across the fleet. Refreshes are the lowest priority: they give way at max_concurrent_loads.
-void refresh_in_background(route_runtime& r, const std::string& key, worker& w) {
+void refresh_in_background(route_runtime& r, const std::string& key, herd_context& hc) {
     if (!r.cfg.protect) return;
     std::shared_ptr<flight> f;
     {
@@ -661,16 +661,16 @@ void refresh_in_background(route_runtime& r, const std::string& key, worker& w) 
         r.flights.emplace(key, f);
     }
     bump(r.counters.background_refreshes);
-    asio::co_spawn(w.ctx, run_flight(r, f, w), asio::detached);
+    asio::co_spawn(hc.io, run_flight(r, f, hc), asio::detached);
 }
 
 // Steps 1 and 2: the read, and what it means. Receives the PTTL reply (unless the key was known
 // fresh and GET went alone), then the GET reply, in order.
 class read_op final : public reply_handler {
 public:
-    read_op(route_runtime& r, std::string key, worker& w, reply_handler& slot, clock::time_point start,
+    read_op(route_runtime& r, std::string key, herd_context& hc, reply_handler& slot, clock::time_point start,
             bool with_pttl)
-        : r_(r), key_(std::move(key)), w_(w), slot_(slot), start_(start), with_pttl_(with_pttl) {}
+        : r_(r), key_(std::move(key)), hc_(hc), slot_(slot), start_(start), with_pttl_(with_pttl) {}
 
     // One read_op per routed GET, hundreds in flight on a pipelined connection: more than
     // malloc's per-thread cache keeps, so each new/delete took malloc's slow path (callgrind:
@@ -721,8 +721,8 @@ private:
             return;
         }
         if (raw == "$-1\r\n") {  // deleted or expired since: the miss path, as always
-            w_.memo.forget(key_);
-            wait_for_load(r_, key_, w_, slot_, nullptr, start_);
+            hc_.memo.forget(key_);
+            wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
             return;
         }
         bump(r_.counters.hits);
@@ -742,7 +742,7 @@ private:
             return;
         }
         if (value == "$-1\r\n") {
-            wait_for_load(r_, key_, w_, slot_, nullptr, start_);
+            wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
             return;
         }
         const std::int64_t keep = keep_ms(c);
@@ -751,7 +751,7 @@ private:
             // longer than Redis would say).
             const auto until = pttl == -1 ? clock::time_point::max()
                                           : start_ + std::chrono::milliseconds(pttl - keep);
-            w_.memo.remember(&r_, key_, clock::now(), until);
+            hc_.memo.remember(&r_, key_, clock::now(), until);
             bump(r_.counters.hits);
             observe_request(r_, get_outcome::fresh, start_);
             slot_.on_reply(value);
@@ -766,12 +766,12 @@ private:
             bump(r_.counters.stale_hits);
             observe_request(r_, get_outcome::stale, start_);
             slot_.on_reply(value);
-            refresh_in_background(r_, key_, w_);
+            refresh_in_background(r_, key_, hc_);
             return;
         }
         // Too old to serve as-is, but still better than an error if loading fails.
         bool usable = past <= c.stale_if_error.count();
-        wait_for_load(r_, key_, w_, slot_, usable ? std::make_shared<const std::string>(value) : nullptr, start_);
+        wait_for_load(r_, key_, hc_, slot_, usable ? std::make_shared<const std::string>(value) : nullptr, start_);
     }
 
     static constexpr std::size_t max_pooled = 4096;  // per thread: ~0.7 MB at most
@@ -789,7 +789,7 @@ private:
 
     route_runtime& r_;
     std::string key_;
-    worker& w_;
+    herd_context& hc_;
     reply_handler& slot_;
     clock::time_point start_;
     bool with_pttl_;
@@ -799,24 +799,24 @@ private:
 
 }  // namespace
 
-void herd_engine::get(route_runtime& route, std::string key, worker& w, redis_connection& conn,
+void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, redis_connection& conn,
                       reply_handler& slot) {
     bump(route.counters.requests);
     const auto start = clock::now();
     // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
     if (route.cfg.protect && route.foreground_flights.load(std::memory_order_relaxed) > 0 &&
-        wait_for_load(route, key, w, slot, nullptr, start, /*join_only=*/true))
+        wait_for_load(route, key, hc, slot, nullptr, start, /*join_only=*/true))
         return;
-    const bool known_fresh = w.memo.fresh(&route, key, start);
-    auto* op = new read_op(route, std::move(key), w, slot, start, !known_fresh);
+    const bool known_fresh = hc.memo.fresh(&route, key, start);
+    auto* op = new read_op(route, std::move(key), hc, slot, start, !known_fresh);
     const std::string_view k = op->key();
     // Two requests, one reply handler: the connection hands it the PTTL reply, then GET's.
     if (!known_fresh) conn.send_command({"PTTL", k}, op);
     conn.send_command({"GET", k}, op);
 }
 
-void herd_engine::revoke(std::string_view key, worker& w, redis_connection& conn) {
-    w.memo.forget(key);
+void herd_engine::revoke(std::string_view key, herd_context& hc, redis_connection& conn) {
+    hc.memo.forget(key);
     std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
     conn.send_command({"DEL", lk, nk, fk}, &discard_reply());
 }

@@ -41,7 +41,7 @@ std::string prometheus_text(const server_state& state) {
     std::size_t up = 0;
     std::size_t total = 0;
     for (const auto* w : state.workers) {
-        for (const auto& c : w->shared) {
+        for (const auto& c : w->shared.all()) {
             ++total;
             if (c->is_up()) ++up;
         }

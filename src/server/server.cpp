@@ -147,7 +147,7 @@ void server::run() {
             auto c = std::make_shared<redis_connection>(w->ctx.get_executor(), cfg_.redis,
                                                         redis_connection::mode::shared, w->stats, &state_.registry,
                                                         state_.tls.redis.get());
-            w->shared.push_back(c);
+            w->shared.add(c);
             c->start();
         }
         threads_.emplace_back([&ctx = w->ctx] {

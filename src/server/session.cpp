@@ -21,7 +21,7 @@
 #include "herdguard/server/mget.h"
 #include "herdguard/resp/reply.h"
 #include "herdguard/util/constant_time.h"
-#include "herdguard/util/tls_context.h"
+#include "herdguard/tls/tls_context.h"
 
 namespace herdguard {
 
@@ -42,7 +42,7 @@ session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
       worker_(w),
       cfg_(w.server.cfg),
       stats_(w.stats),
-      shared_(w.pick_shared()),
+      shared_(w.shared.pick()),
       parser_(limits_from(w.server.cfg)),
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
@@ -389,7 +389,7 @@ void session::forward(const resp::request& req, redis_connection& conn, const co
         // Stale-set protection: revoke leases on routed keys before the write runs, on the shared
         // connection, so a load that started earlier can never overwrite what the client wrote.
         for_each_written_key(argv, [&](std::string_view key) {
-            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_, shared_);
+            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, shared_);
         });
     }
     if (p.transaction == transaction_effect::begins) state_.in_multi = true;
@@ -431,7 +431,7 @@ bool session::auth_gate(resp::request& req, command_kind kind) {
 void session::herd_get(const resp::request& req, route_runtime& route) {
     last_target_ = &shared_;
     auto& slot = new_slot();
-    worker_.server.herd.get(route, std::string(req.argv[1]), worker_, shared_, slot);
+    worker_.server.herd.get(route, std::string(req.argv[1]), worker_.herd, shared_, slot);
 }
 
 void session::herd_mget(const resp::request& req) {
@@ -442,7 +442,7 @@ void session::herd_mget(const resp::request& req) {
     auto* op = new mget_gather(slot, argv.size() - 1);
     for (std::size_t i = 1; i < argv.size(); ++i) {
         auto& part = op->part_handler(i - 1);
-        if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_, shared_, part);
+        if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_.herd, shared_, part);
         else shared_.send_command({"GET", argv[i]}, &part);
     }
     op->dispatched();

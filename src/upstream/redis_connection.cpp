@@ -18,7 +18,7 @@
 
 #include "herdguard/resp/reply.h"
 #include "herdguard/resp/request_parser.h"
-#include "herdguard/util/tls_context.h"
+#include "herdguard/tls/tls_context.h"
 #include "herdguard/util/random.h"
 
 namespace herdguard {

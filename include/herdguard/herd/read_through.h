@@ -25,7 +25,7 @@
 
 namespace herdguard {
 
-struct worker;
+struct herd_context;
 
 // Per-route counters; many threads write them, so they are atomic read-modify-writes (they sit
 // on the miss path, except `requests`, `hits`, `memo_hits` and `stale_hits`).
@@ -129,18 +129,18 @@ public:
     // The first route whose pattern matches, or nullptr.
     route_runtime* find_route(std::string_view key) const;
 
-    // A GET of a routed key. `slot` receives exactly one reply, on `w`'s executor, within
+    // A GET of a routed key. `slot` receives exactly one reply, on `hc`'s executor, within
     // command_timeout + wait_timeout. Reads go through `conn` (the caller's shared connection)
     // so they keep their place among the caller's pipelined commands. A key with a load already
     // running in this process joins it without reading Redis (a herd costs Redis one read, not
     // one per client); a key the worker's fresh memo knows fresh is read with GET alone.
-    void get(route_runtime& route, std::string key, worker& w, redis_connection& conn, reply_handler& slot);
+    void get(route_runtime& route, std::string key, herd_context& hc, redis_connection& conn, reply_handler& slot);
 
     // Stale-set protection: a client write to a routed key revokes any lease in flight for it
     // (and forgets remembered 404s and failures), so a load that started before the write can
     // never overwrite it. Queued on `conn` before the client's command.
-    // The worker's fresh memo forgets the key too.
-    void revoke(std::string_view key, worker& w, redis_connection& conn);
+    // The thread's fresh memo forgets the key too.
+    void revoke(std::string_view key, herd_context& hc, redis_connection& conn);
 
     std::vector<flight_info> flights() const;
     // True when no flight and no load is running (graceful shutdown waits for this).

@@ -1,6 +1,6 @@
 // Which keys a route covers: globs where each '*' matches any run of bytes (shortest first) and
 // is a capture; every other byte is literal. The captures fill the route's upstream URL template
-// (loader/upstream_url.h).
+// (util/upstream_url.h).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "herdguard/loader/upstream_url.h"
+#include "herdguard/util/upstream_url.h"
 
 namespace herdguard {
 

@@ -18,7 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "herdguard/config/units.h"
-#include "herdguard/loader/upstream_url.h"
+#include "herdguard/util/upstream_url.h"
 
 namespace herdguard {
 

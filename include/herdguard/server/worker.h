@@ -10,12 +10,14 @@
 
 #include "herdguard/config/config.h"
 #include "herdguard/herd/fresh_memo.h"
+#include "herdguard/herd/herd_context.h"
 #include "herdguard/herd/read_through.h"
 #include "herdguard/loader/http_loader.h"
 #include "herdguard/metrics/stats.h"
 #include "herdguard/upstream/redis_connection.h"
+#include "herdguard/upstream/shared_connections.h"
 #include "herdguard/util/log_limiter.h"
-#include "herdguard/util/tls_context.h"
+#include "herdguard/tls/tls_context.h"
 
 namespace herdguard {
 
@@ -44,15 +46,8 @@ struct worker {
     worker_stats stats;
     std::unique_ptr<http_loader> http = std::make_unique<http_loader>(ctx.get_executor());
     fresh_memo memo;  // routed keys seen fresh: their hits need GET alone, not GET + PTTL
-    std::vector<std::shared_ptr<redis_connection>> shared;
-    std::size_t next_shared = 0;
-
-    // Round-robin over this worker's shared connections.
-    redis_connection& pick_shared() {
-        auto& c = *shared[next_shared];
-        next_shared = (next_shared + 1) % shared.size();
-        return c;
-    }
+    shared_connections shared;
+    herd_context herd{ctx, memo, *http, shared};  // what the herd engine may use of this worker
 };
 
 // Every worker's counters added up, for INFO, HERDGUARD STATS and /metrics.

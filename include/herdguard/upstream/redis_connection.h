@@ -43,7 +43,7 @@
 #include "herdguard/upstream/reply_handler.h"
 #include "herdguard/util/handler_memory.h"
 #include "herdguard/util/log_limiter.h"
-#include "herdguard/util/tls_stream.h"
+#include "herdguard/tls/tls_stream.h"
 
 namespace herdguard {
 

@@ -1,6 +1,6 @@
 // The TLS side of tls_stream: the only translation unit that instantiates Asio's SSL stream
 // templates (see tls_stream.h for why).
-#include "herdguard/util/tls_stream.h"
+#include "herdguard/tls/tls_stream.h"
 
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>

@@ -1,4 +1,4 @@
-#include "herdguard/loader/upstream_url.h"
+#include "herdguard/util/upstream_url.h"
 
 #include <algorithm>
 #include <charconv>

@@ -4,7 +4,7 @@
 //
 // The plain path is the hot path and must stay what it was before TLS existed: the same socket
 // operations with the caller's own handlers (and their handler memory), inlined as before. So the
-// TLS path is kept out of line, in src/util/tls_stream.cpp, behind type-erased handlers
+// TLS path is kept out of line, in src/tls/tls_stream.cpp, behind type-erased handlers
 // (asio::any_completion_handler): the translation units that use this header never instantiate
 // Asio's SSL templates. When they did, GCC stopped inlining the reactor's start_op and the
 // handler-work constructors into the plain path (+8% instructions per pass-through request under

@@ -1,4 +1,4 @@
-#include "herdguard/util/tls_context.h"
+#include "herdguard/tls/tls_context.h"
 
 #include <arpa/inet.h>
 
