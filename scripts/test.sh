@@ -20,6 +20,9 @@ scripts/install-deps.sh prometheus python3-yaml curl clang-14 libclang-rt-14-dev
 scripts/build.sh release
 
 build=build/release
+echo "== layer map: no folder includes a higher one (docs/DESIGN.md)"
+scripts/check-layers.sh
+
 echo "== config check: config/herdguard.yaml"
 "$build/herdguard" --check --config config/herdguard.yaml
 

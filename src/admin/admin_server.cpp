@@ -10,10 +10,11 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/metrics/prometheus.h"
-#include "herdguard/server/worker.h"
+#include "herdguard/metrics/stats_source.h"
 
 namespace herdguard {
 
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
@@ -24,21 +25,18 @@ constexpr auto io_deadline = std::chrono::seconds(5);
 }  // namespace
 
 struct admin_server::impl {
-    impl(asio::io_context& c, const address& l, const server_state& s, std::atomic<bool>& d)
+    impl(asio::io_context& c, const address& l, const stats_source& s, std::atomic<bool>& d)
         : ctx(c), listen(l), state(s), draining(d), acceptor(c) {}
     asio::io_context& ctx;
     address listen;
-    const server_state& state;
+    const stats_source& state;
     std::atomic<bool>& draining;
     tcp::acceptor acceptor;
     int connections = 0;
 
     bool ready() const {
         if (draining.load(std::memory_order_relaxed)) return false;
-        for (const auto* w : state.workers)
-            for (const auto& c : w->shared.all())
-                if (c->is_up()) return true;
-        return false;
+        return state.shared_redis_links().up > 0;
     }
 
     asio::awaitable<void> serve(tcp::socket socket) {
@@ -96,7 +94,7 @@ struct admin_server::impl {
     }
 };
 
-admin_server::admin_server(asio::io_context& ctx, const address& listen, const server_state& state)
+admin_server::admin_server(asio::io_context& ctx, const address& listen, const stats_source& state)
     : impl_(std::make_unique<impl>(ctx, listen, state, draining_)) {}
 
 admin_server::~admin_server() = default;

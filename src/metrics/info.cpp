@@ -2,14 +2,15 @@
 
 #include <fmt/format.h>
 
-#include "herdguard/server/worker.h"
+#include "herdguard/herd/read_through.h"
+#include "herdguard/metrics/stats_source.h"
 
 namespace herdguard {
 
-std::string herdguard_info(const server_state& state) {
-    std::string out = state.herd.info_section();
-    out += fmt::format("connected_clients:{}\r\n", state.connected_clients.load(std::memory_order_relaxed));
-    for (const auto& c : sum_counters(state)) out += fmt::format("{}:{}\r\n", c.name, c.value);
+std::string herdguard_info(const stats_source& source) {
+    std::string out = source.read_through().info_section();
+    out += fmt::format("connected_clients:{}\r\n", source.clients_connected());
+    for (const auto& c : source.summed_counters()) out += fmt::format("{}:{}\r\n", c.name, c.value);
     return out;
 }
 

@@ -2,7 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "herdguard/server/worker.h"
+#include "herdguard/herd/read_through.h"
+#include "herdguard/metrics/stats_source.h"
 
 namespace herdguard {
 
@@ -28,30 +29,23 @@ std::string label(std::string_view v) {
 
 }  // namespace
 
-std::string prometheus_text(const server_state& state) {
+std::string prometheus_text(const stats_source& source) {
     std::string out;
-    for (const auto& c : sum_counters(state)) {
+    for (const auto& c : source.summed_counters()) {
         std::string name = fmt::format("herdguard_{}_total", c.name);
         family(out, name, "counter", c.help);
         out += fmt::format("{} {}\n", name, c.value);
     }
     family(out, "herdguard_connected_clients", "gauge", "client connections open now");
-    out += fmt::format("herdguard_connected_clients {}\n", state.connected_clients.load(std::memory_order_relaxed));
+    out += fmt::format("herdguard_connected_clients {}\n", source.clients_connected());
 
-    std::size_t up = 0;
-    std::size_t total = 0;
-    for (const auto* w : state.workers) {
-        for (const auto& c : w->shared.all()) {
-            ++total;
-            if (c->is_up()) ++up;
-        }
-    }
+    const auto links = source.shared_redis_links();
     family(out, "herdguard_redis_connections_up", "gauge", "shared redis connections connected now");
-    out += fmt::format("herdguard_redis_connections_up {}\n", up);
+    out += fmt::format("herdguard_redis_connections_up {}\n", links.up);
     family(out, "herdguard_redis_connections", "gauge", "shared redis connections configured");
-    out += fmt::format("herdguard_redis_connections {}\n", total);
+    out += fmt::format("herdguard_redis_connections {}\n", links.total);
 
-    const auto& routes = state.herd.routes();
+    const auto& routes = source.read_through().routes();
 #define HERDGUARD_PROM_ROUTE_COUNTER(counter, help)                                                 \
     family(out, "herdguard_route_" #counter "_total", "counter", help);                             \
     for (const auto& r : routes)                                                                    \

@@ -78,7 +78,7 @@ std::string stats_reply(const std::vector<std::string_view>& argv, const server_
     }
     pairs p;
     p.emplace_back("connected_clients", std::to_string(s.connected_clients.load(std::memory_order_relaxed)));
-    for (const auto& c : sum_counters(s)) p.emplace_back(c.name, std::to_string(c.value));
+    for (const auto& c : s.summed_counters()) p.emplace_back(c.name, std::to_string(c.value));
     for (const auto& r : s.herd.routes())
         for (auto& [k, v] : route_stats(*r)) p.emplace_back(fmt::format("route:{}:{}", r->cfg.name, k), v);
     append_pairs(out, p);

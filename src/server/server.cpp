@@ -22,6 +22,23 @@
 
 namespace herdguard {
 
+std::vector<counter_value> server_state::summed_counters() const {
+    std::vector<const worker_stats*> stats;
+    for (const auto* w : workers) stats.push_back(&w->stats);
+    return sum_counters(stats);
+}
+
+stats_source::redis_links server_state::shared_redis_links() const {
+    redis_links links;
+    for (const auto* w : workers) {
+        for (const auto& c : w->shared.all()) {
+            ++links.total;
+            if (c->is_up()) ++links.up;
+        }
+    }
+    return links;
+}
+
 using boost::system::error_code;
 using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 

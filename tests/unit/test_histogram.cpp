@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "herdguard/metrics/histogram.h"
+#include "herdguard/stats/histogram.h"
 
 using namespace herdguard;
 using namespace std::chrono_literals;

@@ -13,11 +13,11 @@
 
 namespace herdguard {
 
-struct server_state;
+class stats_source;
 
 class admin_server {
 public:
-    admin_server(boost::asio::io_context& ctx, const address& listen, const server_state& state);
+    admin_server(boost::asio::io_context& ctx, const address& listen, const stats_source& state);
     ~admin_server();
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;

@@ -19,7 +19,7 @@
 #include "herdguard/config/config.h"
 #include "herdguard/herd/route.h"
 #include "herdguard/loader/circuit_breaker.h"
-#include "herdguard/metrics/histogram.h"
+#include "herdguard/stats/histogram.h"
 #include "herdguard/util/log_limiter.h"
 #include "herdguard/upstream/redis_connection.h"
 

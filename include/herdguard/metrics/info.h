@@ -6,7 +6,7 @@
 
 namespace herdguard {
 
-struct server_state;
-std::string herdguard_info(const server_state& state);
+class stats_source;
+std::string herdguard_info(const stats_source& source);
 
 }  // namespace herdguard

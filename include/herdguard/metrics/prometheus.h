@@ -6,7 +6,7 @@
 
 namespace herdguard {
 
-struct server_state;
-std::string prometheus_text(const server_state& state);
+class stats_source;
+std::string prometheus_text(const stats_source& source);
 
 }  // namespace herdguard

@@ -13,7 +13,8 @@
 #include "herdguard/herd/herd_context.h"
 #include "herdguard/herd/read_through.h"
 #include "herdguard/loader/http_loader.h"
-#include "herdguard/metrics/stats.h"
+#include "herdguard/metrics/stats_source.h"
+#include "herdguard/stats/stats.h"
 #include "herdguard/upstream/redis_connection.h"
 #include "herdguard/upstream/shared_connections.h"
 #include "herdguard/util/log_limiter.h"
@@ -21,10 +22,15 @@
 
 namespace herdguard {
 
-// State every worker reads; owned by the server, outlives all workers.
+// State every worker reads; owned by the server, outlives all workers. It is also what INFO,
+// /metrics and the admin endpoints read (stats_source), defined in server.cpp.
 struct worker;
-struct server_state {
+struct server_state final : stats_source {
     explicit server_state(const config& c) : cfg(c), herd(c.routes) {}
+    std::vector<counter_value> summed_counters() const override;
+    std::uint64_t clients_connected() const override { return connected_clients.load(std::memory_order_relaxed); }
+    redis_links shared_redis_links() const override;
+    const herd_engine& read_through() const override { return herd; }
     const config& cfg;
     shared_connection_registry registry;
     std::atomic<std::uint64_t> connected_clients{0};
@@ -49,12 +55,5 @@ struct worker {
     shared_connections shared;
     herd_context herd{ctx, memo, *http, shared};  // what the herd engine may use of this worker
 };
-
-// Every worker's counters added up, for INFO, HERDGUARD STATS and /metrics.
-inline std::vector<counter_value> sum_counters(const server_state& s) {
-    std::vector<const worker_stats*> stats;
-    for (const auto* w : s.workers) stats.push_back(&w->stats);
-    return sum_counters(stats);
-}
 
 }  // namespace herdguard

@@ -38,7 +38,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "herdguard/config/config.h"
-#include "herdguard/metrics/stats.h"
+#include "herdguard/stats/stats.h"
 #include "herdguard/resp/reply_framer.h"
 #include "herdguard/upstream/reply_handler.h"
 #include "herdguard/util/handler_memory.h"

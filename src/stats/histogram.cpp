@@ -1,4 +1,4 @@
-#include "herdguard/metrics/histogram.h"
+#include "herdguard/stats/histogram.h"
 
 #include <fmt/format.h>
 

@@ -1,0 +1,32 @@
+// What INFO, HERDGUARD STATS, /metrics and the admin readiness check read: the server's live
+// numbers, behind an interface so metrics/ and admin/ never include the server or its workers.
+// The server state implements it (server/worker.h); any thread may call it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "herdguard/stats/stats.h"
+
+namespace herdguard {
+
+class herd_engine;
+
+class stats_source {
+public:
+    struct redis_links {
+        std::size_t up = 0;     // shared Redis connections connected now
+        std::size_t total = 0;  // shared Redis connections configured
+    };
+
+    virtual std::vector<counter_value> summed_counters() const = 0;  // every worker's
+    virtual std::uint64_t clients_connected() const = 0;
+    virtual redis_links shared_redis_links() const = 0;
+    virtual const herd_engine& read_through() const = 0;  // routes: counters, gauges, latency, flights
+
+protected:
+    ~stats_source() = default;
+};
+
+}  // namespace herdguard
