@@ -19,8 +19,6 @@
 //               error. Nothing waits past wait_timeout; nothing lingers in the flight table.
 #include "herdguard/herd/read_through.h"
 
-#include <hiredis/hiredis.h>
-
 #include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
@@ -36,6 +34,8 @@
 #include "herdguard/herd/herd_context.h"
 #include "herdguard/loader/http_loader.h"
 #include "herdguard/resp/reply.h"
+#include "herdguard/resp/reply_value.h"
+#include "herdguard/resp/reply_view.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/util/random.h"
 
@@ -90,52 +90,15 @@ if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1
 )lua";
 
-// A Redis reply as a tree, parsed with hiredis's reader (the herd path needs values, not bytes).
-struct redis_value {
-    int type = REDIS_REPLY_NIL;
-    std::string str;
-    long long integer = 0;
-    std::vector<redis_value> elements;
-    bool is_error() const { return type == REDIS_REPLY_ERROR; }
-};
-
-redis_value convert(const redisReply* r) {
-    redis_value v;
-    v.type = r->type;
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
-        v.str.assign(r->str, r->len);
-    else if (r->type == REDIS_REPLY_INTEGER)
-        v.integer = r->integer;
-    else if (r->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(convert(r->element[i]));
-    return v;
-}
-
-redis_value parse_reply(std::string_view raw) {
-    redis_value out;
-    redisReader* reader = redisReaderCreate();
-    void* reply = nullptr;
-    if (redisReaderFeed(reader, raw.data(), raw.size()) == REDIS_OK &&
-        redisReaderGetReply(reader, &reply) == REDIS_OK && reply != nullptr) {
-        out = convert(static_cast<redisReply*>(reply));
-        freeReplyObject(reply);
-    } else {
-        out.type = REDIS_REPLY_ERROR;
-        out.str = "ERR herdguard: unreadable reply from redis";
-    }
-    redisReaderFree(reader);
-    return out;
-}
-
 // One Redis command as an awaitable: the reply (or the connection's failure) resumes the
 // coroutine through its executor, never inline inside the connection's read loop.
 template <class Handler>
 struct call_op final : reply_handler {
     explicit call_op(Handler h) : handler(std::move(h)) {}
     Handler handler;
-    void on_reply(std::string_view raw) override { finish(parse_reply(raw)); }
-    void on_failure(std::string_view error) override { finish(parse_reply(error)); }
-    void finish(redis_value v) {
+    void on_reply(std::string_view raw) override { finish(resp::decode_reply(raw)); }
+    void on_failure(std::string_view error) override { finish(resp::decode_reply(error)); }
+    void finish(resp::reply_value v) {
         auto h = std::move(handler);
         delete this;
         auto ex = asio::get_associated_executor(h);
@@ -143,8 +106,8 @@ struct call_op final : reply_handler {
     }
 };
 
-asio::awaitable<redis_value> call(redis_connection& conn, std::vector<std::string> argv) {
-    return asio::async_initiate<decltype(asio::use_awaitable), void(redis_value)>(
+asio::awaitable<resp::reply_value> call(redis_connection& conn, std::vector<std::string> argv) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(resp::reply_value)>(
         [&conn](auto handler, std::vector<std::string> args) {
             std::vector<std::string_view> views(args.begin(), args.end());
             auto* op = new call_op<decltype(handler)>(std::move(handler));
@@ -180,7 +143,8 @@ struct failure_memory {
 };
 failure_memory remember_failure(const route_config& c, std::string reason) {
     if (c.error_ttl >= failure_floor) return {std::move(reason), c.error_ttl};
-    return {"~" + std::move(reason), failure_floor};
+    reason.insert(0, 1, '~');  // not "~" + reason: GCC 12 misreads that as overlapping (PR 105329)
+    return {std::move(reason), failure_floor};
 }
 
 std::string upstream_error(const route_runtime& r, std::string_view why) {
@@ -318,7 +282,7 @@ void answer(route_runtime& r, waiter& w, const flight_result& res, std::string_v
             return;
         case flight_result::kind::not_found:
             observe_request(r, served, w.request_start);
-            w.slot->on_reply("$-1\r\n");
+            w.slot->on_reply(resp::null_reply(resp::protocol_version::resp2));  // clients speak RESP2
             return;
         case flight_result::kind::error:
         case flight_result::kind::none:
@@ -434,7 +398,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
             std::vector<std::string> write_args{"EVAL", std::string(write_value_script), "3", key, lock_key(key),
                                           negative_key(key), token, res.body, std::to_string(px)};
             auto w = co_await call(conn, std::move(write_args));
-            if (w.type == REDIS_REPLY_INTEGER && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
             std::string bulk;
             resp::append_bulk(bulk, res.body);
             co_return flight_result{flight_result::kind::value, std::move(bulk)};
@@ -445,7 +409,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
             std::vector<std::string> negative_args{"EVAL", std::string(write_negative_script), "3", key, lock_key(key),
                                           negative_key(key), token, std::to_string(px)};
             auto w = co_await call(conn, std::move(negative_args));
-            if (w.type == REDIS_REPLY_INTEGER && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
             co_return flight_result{flight_result::kind::not_found, {}};
         }
         case load_result::kind::failed:
@@ -479,7 +443,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
                                       std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c)),
                                       contended ? "1" : "0"};
         auto v = co_await call(conn, std::move(acquire_args));
-        if (v.is_error() || v.type != REDIS_REPLY_ARRAY || v.elements.empty()) {
+        if (v.is_error() || v.type != resp::reply_type::array || v.elements.empty()) {
             result = {flight_result::kind::error,
                       v.is_error() ? v.str : std::string("ERR herdguard: unexpected reply from redis")};
             break;
@@ -705,7 +669,7 @@ private:
             return;
         }
         if (!have_pttl_) {  // PTTL comes first, so GET's reply (the value) need not be copied
-            if (raw.size() > 3 && raw[0] == ':') resp::parse_int64(raw.substr(1, raw.size() - 3), pttl_);
+            if (auto pttl = resp::reply_view(raw).integer()) pttl_ = *pttl;
             have_pttl_ = true;
             return;
         }
@@ -714,13 +678,14 @@ private:
     }
 
     void decide_known_fresh(std::string_view raw) {
-        if (!raw.empty() && raw[0] == '-') {
+        const resp::reply_view reply(raw);
+        if (reply.is_error()) {
             bump(r_.counters.errors);
             observe_request(r_, get_outcome::error, start_);
             slot_.on_reply(raw);
             return;
         }
-        if (raw == "$-1\r\n") {  // deleted or expired since: the miss path, as always
+        if (reply.is_null()) {  // deleted or expired since: the miss path, as always
             hc_.memo.forget(key_);
             wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
             return;
@@ -735,13 +700,14 @@ private:
     // failed).
     void decide(std::string_view value, std::int64_t pttl) {
         const auto& c = r_.cfg;
-        if (!value.empty() && value[0] == '-') {  // WRONGTYPE, redis unavailable: Redis's answer
+        const resp::reply_view reply(value);
+        if (reply.is_error()) {  // WRONGTYPE, redis unavailable: Redis's answer
             bump(r_.counters.errors);
             observe_request(r_, get_outcome::error, start_);
             slot_.on_reply(value);
             return;
         }
-        if (value == "$-1\r\n") {
+        if (reply.is_null()) {
             wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
             return;
         }

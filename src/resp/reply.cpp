@@ -1,5 +1,7 @@
 #include "herdguard/resp/reply.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstring>
 
@@ -38,6 +40,30 @@ void append_bulk(std::string& out, std::string_view value) {
 void append_null_bulk(std::string& out) { out.append("$-1\r\n", 5); }
 
 void append_array_header(std::string& out, std::int64_t count) { append_number_line(out, '*', count); }
+
+void reply_writer::null(std::string& out) const { out.append(null_reply(version_)); }
+
+void reply_writer::map_header(std::string& out, std::int64_t pairs) const {
+    if (version_ == protocol_version::resp3) append_number_line(out, '%', pairs);
+    else append_array_header(out, pairs * 2);
+}
+
+void reply_writer::set_header(std::string& out, std::int64_t count) const {
+    if (version_ == protocol_version::resp3) append_number_line(out, '~', count);
+    else append_array_header(out, count);
+}
+
+void reply_writer::boolean(std::string& out, bool value) const {
+    if (version_ == protocol_version::resp3) out.append(value ? "#t\r\n" : "#f\r\n", 4);
+    else append_integer(out, value ? 1 : 0);
+}
+
+void reply_writer::double_value(std::string& out, double value) const {
+    // Redis writes doubles with %.17g; infinities as inf / -inf.
+    std::string text = fmt::format("{:.17g}", value);
+    if (version_ == protocol_version::resp3) append_line(out, ',', text);
+    else append_bulk(out, text);
+}
 
 // Sized once and written in place: herdguard's own commands include a routed GET's PTTL and GET,
 // on the hot path, where appending piece by piece cost ~130 more instructions per hit.

@@ -1,6 +1,7 @@
 #include "herdguard/server/mget.h"
 
 #include "herdguard/resp/reply.h"
+#include "herdguard/resp/reply_view.h"
 
 namespace herdguard {
 
@@ -17,7 +18,8 @@ void mget_gather::store(std::size_t i, std::string_view raw) {
 void mget_gather::done_one() {
     if (--pending_ > 0) return;
     for (const auto& p : parts_) {
-        if (!p.empty() && p[0] == '-' && p.rfind("-WRONGTYPE", 0) != 0) {
+        const resp::reply_view part(p);
+        if (part.is_error() && part.error_code() != "WRONGTYPE") {
             slot_.on_reply(p);
             delete this;
             return;
@@ -25,7 +27,10 @@ void mget_gather::done_one() {
     }
     std::string out;
     resp::append_array_header(out, static_cast<std::int64_t>(parts_.size()));
-    for (const auto& p : parts_) out += (!p.empty() && p[0] == '-') ? std::string("$-1\r\n") : p;
+    for (const auto& p : parts_) {
+        if (resp::reply_view(p).is_error()) out += resp::null_reply(resp::protocol_version::resp2);  // WRONGTYPE
+        else out += p;
+    }
     slot_.on_reply(out);
     delete this;
 }

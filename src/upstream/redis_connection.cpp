@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/resp/reply.h"
+#include "herdguard/upstream/handshake.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/tls/tls_context.h"
 #include "herdguard/util/random.h"
@@ -320,26 +321,10 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
 
     // Handshake: AUTH and SELECT as configured; shared connections also learn their client id
     // and address so CLIENT KILL from a client can be refused when it targets them.
-    std::string hello;
-    int replies = 0;
-    if (!cfg_.password.empty()) {
-        if (cfg_.username.empty())
-            resp::append_command(hello, {"AUTH", cfg_.password});
-        else
-            resp::append_command(hello, {"AUTH", cfg_.username, cfg_.password});
-        ++replies;
-    }
-    if (cfg_.database != 0) {
-        std::string db = std::to_string(cfg_.database);
-        resp::append_command(hello, {"SELECT", db});
-        ++replies;
-    }
-    if (mode_ == mode::shared) {
-        resp::append_command(hello, {"CLIENT", "ID"});
-        ++replies;
-    }
+    const handshake_plan hello = plan_handshake(cfg_, mode_ == mode::shared);
+    const int replies = hello.replies;
     if (replies == 0) co_return "";
-    co_await asio::async_write(stream_, asio::buffer(hello), asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(stream_, asio::buffer(hello.bytes), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return timed_out ? timeout_text() : "handshake write: " + ec.message();
 
     for (int i = 0; i < replies; ++i) {
@@ -357,14 +342,8 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         }
         std::string_view reply(rbuf_.data() + rstart_, length);
         rstart_ += length;
-        if (!reply.empty() && reply[0] == '-') {
-            std::string text(reply.substr(1, reply.size() - 3));
-            co_return "handshake refused: " + text;
-        }
-        if (!reply.empty() && reply[0] == ':' && mode_ == mode::shared) {
-            std::int64_t id = -1;
-            if (resp::parse_int64(reply.substr(1, reply.size() - 3), id)) client_id_ = id;
-        }
+        const bool is_client_id = hello.ends_with_client_id && i == replies - 1;
+        if (std::string why = read_handshake_reply(reply, is_client_id, client_id_); !why.empty()) co_return why;
     }
     if (mode_ == mode::shared && !cfg_.addr.is_unix) {
         auto ep = socket.local_endpoint(ec);

@@ -29,6 +29,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "herdguard/resp/reply_view.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/server/client_state.h"
 #include "herdguard/server/command_plan.h"
@@ -90,7 +91,7 @@ private:
     reply_queue::slot& new_slot();
     void reply_local(std::string_view bytes);
     void write_reply(std::string_view bytes) override {
-        if (!bytes.empty() && bytes[0] == '-') stats_.error_replies.add();
+        if (resp::reply_view(bytes).is_error()) stats_.error_replies.add();
         append_out(bytes);
     }
     void all_answered() override;
