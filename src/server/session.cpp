@@ -13,14 +13,9 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "herdguard/metrics/info.h"
-#include "herdguard/server/client_auth.h"
 #include "herdguard/server/herdguard_command.h"
-#include "herdguard/server/info_reply.h"
 #include "herdguard/server/local_commands.h"
-#include "herdguard/server/mget.h"
 #include "herdguard/resp/reply.h"
-#include "herdguard/util/constant_time.h"
 #include "herdguard/tls/tls_context.h"
 
 namespace herdguard {
@@ -414,143 +409,6 @@ void session::relay(const resp::request& req) {
     stats_.commands_forwarded.add();
     if (req.is_inline) private_->send_command(req.argv, nullptr, true);
     else private_->send(req.raw, nullptr, true);
-}
-
-// Client authentication (client_auth.h). Returns true when the request was answered here. May
-// strip "AUTH user pass" from a HELLO, which then continues as usual.
-bool session::auth_gate(resp::request& req, command_kind kind) {
-    if (!cfg_.auth.enabled()) return false;  // the common case, without a call per command
-    auth_verdict verdict = herdguard::auth_gate(req.argv, kind, cfg_.auth, state_);
-    if (verdict.argv_rewritten) req.is_inline = true;  // re-encoded from argv when forwarded
-    if (!verdict.reply) return false;
-    stats_.commands_local.add();
-    reply_local(*verdict.reply);
-    return true;
-}
-
-void session::herd_get(const resp::request& req, route_runtime& route) {
-    last_target_ = &shared_;
-    auto& slot = new_slot();
-    worker_.server.herd.get(route, std::string(req.argv[1]), worker_.herd, shared_, slot);
-}
-
-void session::herd_mget(const resp::request& req) {
-    last_target_ = &shared_;
-    auto& slot = new_slot();
-    auto& herd = worker_.server.herd;
-    const auto& argv = req.argv;
-    auto* op = new mget_gather(slot, argv.size() - 1);
-    for (std::size_t i = 1; i < argv.size(); ++i) {
-        auto& part = op->part_handler(i - 1);
-        if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_.herd, shared_, part);
-        else shared_.send_command({"GET", argv[i]}, &part);
-    }
-    op->dispatched();
-}
-
-void session::handle_info(const resp::request& req, const command_plan& p, redis_connection* target) {
-    const auto& argv = req.argv;
-    if (p.local) {
-        std::string out;
-        resp::append_bulk(out, herdguard_info(worker_.server));  // taken before this command counts
-        stats_.commands_local.add();
-        reply_local(out);
-        return;
-    }
-    if (!p.info_section) {
-        forward(req, *target, p);
-        return;
-    }
-    // Summed over every worker only when it is sent (INFO memory and the like go without it),
-    // and taken before this command counts, as in the local case.
-    std::string section = herdguard_info(worker_.server);
-    stats_.commands_forwarded.add();
-    last_target_ = target;
-    auto& slot = new_slot();
-    auto* wrap = new info_append(slot, std::move(section));
-    if (req.is_inline) target->send_command(argv, wrap);
-    else target->send(req.raw, wrap);
-}
-
-void session::handle_reset() {
-    stats_.commands_local.add();
-    // A fresh connection is the reset state. The run loop waited for every outstanding reply
-    // before RESET (plan.barrier), so the private connection can go at once.
-    if (private_) {
-        private_->stop();
-        if (last_target_ == private_.get()) last_target_ = nullptr;
-        private_.reset();
-    }
-    state_.reset(cfg_.auth.enabled());  // RESET returns to the unauthenticated state
-    reply_local("+RESET\r\n");
-}
-
-void session::handle_client(const resp::request& req, const command_plan& p, redis_connection* target) {
-    const auto& argv = req.argv;
-    if (p.client == client_subcommand::kill) {
-        // CLIENT KILL addr | CLIENT KILL <filter value>...: never let it reach a shared connection.
-        auto& reg = worker_.server.registry;
-        if (argv.size() == 3 && reg.has_addr(std::string(argv[2]))) {
-            stats_.commands_local.add();
-            reply_local("-ERR herdguard: refusing to kill a redis connection shared by other clients\r\n");
-            return;
-        }
-        for (std::size_t i = 2; argv.size() > 3 && i + 1 < argv.size(); i += 2) {
-            auto key = argv[i];
-            std::int64_t id = 0;
-            bool hits_shared = (iequals(key, "id") && resp::parse_int64(argv[i + 1], id) && reg.has_id(id)) ||
-                               (iequals(key, "addr") && reg.has_addr(std::string(argv[i + 1])));
-            bool too_wide = iequals(key, "type") || iequals(key, "user") || iequals(key, "laddr") ||
-                            iequals(key, "maxage");
-            if (hits_shared || too_wide) {
-                stats_.commands_local.add();
-                reply_local(hits_shared
-                                ? "-ERR herdguard: refusing to kill a redis connection shared by other clients\r\n"
-                                : "-ERR herdguard: CLIENT KILL by TYPE, USER, LADDR or MAXAGE could disconnect "
-                                  "connections shared by other clients; kill by ID or ADDR\r\n");
-                return;
-            }
-        }
-    }
-    if (target != nullptr) {
-        forward(req, *target, p);
-        note_forwarded_client(argv, p.client, state_);
-        return;
-    }
-    stats_.commands_local.add();
-    if (auto reply = answer_client(argv, p.client, state_)) reply_local(*reply);
-}
-
-void session::open_private() {
-    stats_.private_connections.add();
-    private_ = std::make_shared<redis_connection>(socket_.get_executor(), cfg_.redis,
-                                                  redis_connection::mode::private_, stats_,
-                                                  &worker_.server.registry, worker_.server.tls.redis.get());
-    std::weak_ptr<session> weak = weak_from_this();
-    private_->set_on_closed([weak](std::string_view) {
-        if (auto s = weak.lock()) s->on_private_closed();
-    });
-    private_->start();
-    // Replay what the client set while it was on the shared connection.
-    if (state_.name) private_->send_command({"CLIENT", "SETNAME", *state_.name}, &discard_reply());
-    if (state_.lib_name) private_->send_command({"CLIENT", "SETINFO", "LIB-NAME", *state_.lib_name}, &discard_reply());
-    if (state_.lib_ver) private_->send_command({"CLIENT", "SETINFO", "LIB-VER", *state_.lib_ver}, &discard_reply());
-}
-
-void session::on_private_closed() {
-    if (!private_) return;
-    if (private_->was_connected()) {
-        // Its MULTI, SELECT or subscriptions are gone: like Redis restarting under a direct
-        // client, the client's connection ends (after the error replies already queued).
-        closing_ = true;
-        stop_reading();
-    } else {
-        // Never connected: no state was lost. The commands got "redis unavailable"; the client
-        // stays on the shared connection.
-        if (last_target_ == private_.get()) last_target_ = nullptr;
-        private_.reset();
-        state_.relay = false;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

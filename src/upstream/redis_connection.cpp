@@ -51,25 +51,6 @@ reply_handler& discard_reply() {
     return h;
 }
 
-void shared_connection_registry::add(std::int64_t id, const std::string& addr) {
-    std::lock_guard lock(mutex_);
-    if (id >= 0) ids_.insert(id);
-    if (!addr.empty()) addrs_.insert(addr);
-}
-void shared_connection_registry::remove(std::int64_t id, const std::string& addr) {
-    std::lock_guard lock(mutex_);
-    ids_.erase(id);
-    addrs_.erase(addr);
-}
-bool shared_connection_registry::has_id(std::int64_t id) const {
-    std::lock_guard lock(mutex_);
-    return ids_.count(id) != 0;
-}
-bool shared_connection_registry::has_addr(const std::string& addr) const {
-    std::lock_guard lock(mutex_);
-    return addrs_.count(addr) != 0;
-}
-
 redis_connection::redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m,
                                    worker_stats& stats, shared_connection_registry* registry,
                                    asio::ssl::context* tls)

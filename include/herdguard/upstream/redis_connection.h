@@ -40,6 +40,7 @@
 #include "herdguard/config/config.h"
 #include "herdguard/stats/stats.h"
 #include "herdguard/resp/reply_framer.h"
+#include "herdguard/upstream/connection_registry.h"
 #include "herdguard/upstream/reply_handler.h"
 #include "herdguard/util/handler_memory.h"
 #include "herdguard/util/log_limiter.h"
@@ -51,21 +52,6 @@ namespace herdguard {
 // A handler that drops the reply: for commands herdguard sends on a client's behalf
 // (replaying CLIENT SETNAME on a new private connection).
 reply_handler& discard_reply();
-
-// The Redis-side identities of every shared connection, so that a client's CLIENT KILL cannot
-// disconnect the connections other clients depend on. Shared by all workers.
-class shared_connection_registry {
-public:
-    void add(std::int64_t id, const std::string& addr);
-    void remove(std::int64_t id, const std::string& addr);
-    bool has_id(std::int64_t id) const;
-    bool has_addr(const std::string& addr) const;
-
-private:
-    mutable std::mutex mutex_;
-    std::set<std::int64_t> ids_;
-    std::set<std::string> addrs_;
-};
 
 class redis_connection : public std::enable_shared_from_this<redis_connection> {
 public:
