@@ -1,0 +1,259 @@
+// Steps 4 to 6 of a routed GET (the life of a GET is at the top of read_step.cpp): the lease in
+// Redis, the load from the upstream behind max_concurrent_loads and the breaker, and the
+// write-back under the lease, with TTL jitter.
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "herd_internal.h"
+#include "lease_scripts.h"
+#include "herdguard/loader/http_loader.h"
+#include "herdguard/resp/reply.h"
+#include "herdguard/resp/reply_value.h"
+#include "herdguard/util/random.h"
+
+namespace herdguard::herd_detail {
+
+namespace {
+
+// One Redis command as an awaitable: the reply (or the connection's failure) resumes the
+// coroutine through its executor, never inline inside the connection's read loop.
+template <class Handler>
+struct call_op final : reply_handler {
+    explicit call_op(Handler h) : handler(std::move(h)) {}
+    Handler handler;
+    void on_reply(std::string_view raw) override { finish(resp::decode_reply(raw)); }
+    void on_failure(std::string_view error) override { finish(resp::decode_reply(error)); }
+    void finish(resp::reply_value v) {
+        auto h = std::move(handler);
+        delete this;
+        auto ex = asio::get_associated_executor(h);
+        asio::post(ex, [h = std::move(h), v = std::move(v)]() mutable { std::move(h)(std::move(v)); });
+    }
+};
+
+asio::awaitable<resp::reply_value> call(redis_connection& conn, std::vector<std::string> argv) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(resp::reply_value)>(
+        [&conn](auto handler, std::vector<std::string> args) {
+            std::vector<std::string_view> views(args.begin(), args.end());
+            auto* op = new call_op<decltype(handler)>(std::move(handler));
+            conn.send_command(views, op);
+        },
+        asio::use_awaitable, std::move(argv));
+}
+
+std::string random_token() {
+    auto& rng = thread_rng();
+    return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+// ttl * (1 ± jitter), at least 1 ms.
+std::int64_t jittered_ms(duration ttl, double jitter) {
+    double f = 1.0 + jitter * (2.0 * thread_uniform01() - 1.0);
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(ttl.count()) * f));
+}
+
+// A failed load is remembered in Redis for error_ttl. Even with error_ttl 0 ("off"), the flights
+// on other instances that wait for this lease must learn of the failure and answer their waiters,
+// instead of taking the lease over one after another and loading the failing key once per
+// instance. So a shorter memory is stretched to outlive one poll interval (<= 100 ms), marked '~':
+// ACQUIRE reports it only to flights that waited; a new read loads again, as "off" promises.
+constexpr duration failure_floor{250};
+struct failure_memory {
+    std::string reason;
+    duration px;
+};
+failure_memory remember_failure(const route_config& c, std::string reason) {
+    if (c.error_ttl >= failure_floor) return {std::move(reason), c.error_ttl};
+    reason.insert(0, 1, '~');  // not "~" + reason: GCC 12 misreads that as overlapping (PR 105329)
+    return {std::move(reason), failure_floor};
+}
+
+bool has_live_waiters(route_runtime& r, const flight& f) {
+    std::lock_guard lock(r.mutex);
+    return f.live_waiters > 0;
+}
+
+asio::awaitable<void> sleep_for(duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+// Releases our lease without a value, remembering the failure fleet-wide for `remember`.
+asio::awaitable<void> release_lease(redis_connection& conn, std::string key, std::string token, std::string reason,
+                                    duration remember) {
+    std::vector<std::string> release_args{"EVAL", std::string(write_failure_script), "2", lock_key(key), failure_key(key),
+                         std::move(token), std::move(reason), std::to_string(remember.count())};
+    co_await call(conn, std::move(release_args));
+}
+
+// Steps 5 and 6: load behind the concurrency bound and the breaker, then write back under the
+// lease. Called only while holding the lease (`token`).
+asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::string& key, const std::string& token,
+                                              redis_connection& conn, http_loader& http) {
+    const auto& c = r.cfg;
+
+    if (r.loads_in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(c.max_concurrent_loads)) {
+        bump(r.counters.loads_shed);
+        co_await release_lease(conn, key, token, "", duration(0));
+        co_return flight_result{flight_result::kind::error, upstream_error(r, "too many concurrent loads")};
+    }
+    auto permit = r.breaker.try_acquire();
+    if (!permit) {
+        bump(r.counters.loads_rejected_breaker);
+        auto memory = remember_failure(c, "circuit open");
+        co_await release_lease(conn, key, token, std::move(memory.reason), memory.px);
+        co_return flight_result{flight_result::kind::error, upstream_error(r, "circuit open")};
+    }
+
+    std::vector<std::string_view> captures;
+    r.pattern.match(key, &captures);
+    std::string target = expand_target(r.url.target_template, key, captures);
+    auto trips_before = r.breaker.trips();
+    r.loads_in_flight.fetch_add(1, std::memory_order_relaxed);
+    const auto load_start = clock::now();
+    load_result res = co_await http.load(r.url, std::move(target), c.load_timeout, c.max_value_bytes);
+    observe(r.latency.load, load_start);
+    r.loads_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    r.breaker.record(*permit, res.outcome != load_result::kind::failed);  // a 404 is a healthy answer
+    if (r.breaker.trips() != trips_before)
+        spdlog::warn("route '{}': circuit opened after load failure ({})", c.name, res.reason);
+    else if (permit->probe && r.breaker.current() == circuit_breaker::state::closed)
+        spdlog::info("route '{}': circuit closed, upstream recovered", c.name);
+
+    switch (res.outcome) {
+        case load_result::kind::ok: {
+            bump(r.counters.loads_ok);
+            std::int64_t px = jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c);
+            std::vector<std::string> write_args{"EVAL", std::string(write_value_script), "3", key, lock_key(key),
+                                          negative_key(key), token, res.body, std::to_string(px)};
+            auto w = co_await call(conn, std::move(write_args));
+            if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            std::string bulk;
+            resp::append_bulk(bulk, res.body);
+            co_return flight_result{flight_result::kind::value, std::move(bulk)};
+        }
+        case load_result::kind::not_found: {
+            bump(r.counters.loads_not_found);
+            std::int64_t px = c.negative_ttl.count() > 0 ? jittered_ms(c.negative_ttl, c.ttl_jitter) : 0;
+            std::vector<std::string> negative_args{"EVAL", std::string(write_negative_script), "3", key, lock_key(key),
+                                          negative_key(key), token, std::to_string(px)};
+            auto w = co_await call(conn, std::move(negative_args));
+            if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            co_return flight_result{flight_result::kind::not_found, {}};
+        }
+        case load_result::kind::failed:
+            break;
+    }
+    bump(r.counters.loads_failed);
+    if (std::uint64_t suppressed = 0; r.failure_log.allow(suppressed))
+        spdlog::warn("route '{}': load of '{}' failed: {} ({} similar lines suppressed)", c.name, key, res.reason,
+                     suppressed);
+    auto memory = remember_failure(c, res.reason);
+    co_await release_lease(conn, key, token, std::move(memory.reason), memory.px);
+    co_return flight_result{flight_result::kind::error, upstream_error(r, res.reason)};
+}
+
+}  // namespace
+
+// Step 4: the flight. Runs on the worker that started it; independent of any client, so a
+// waiter that disconnects never cancels the load for the others.
+asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, herd_context& hc) {
+    const auto& c = r.cfg;
+    redis_connection& conn = hc.redis.pick();
+    const std::string token = random_token();
+    const auto started = clock::now();
+    // Waiting on another holder is bounded: its lease expires within lock_ttl, after which one
+    // flight takes it over; waiters have their own (shorter) timers on top.
+    const auto give_up = started + c.lock_ttl + c.wait_timeout;
+    bool contended = false;
+    flight_result result;
+
+    while (true) {
+        std::vector<std::string> acquire_args{"EVAL", std::string(acquire_script), "4", f->key, lock_key(f->key),
+                                      negative_key(f->key), failure_key(f->key), token,
+                                      std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c)),
+                                      contended ? "1" : "0"};
+        auto v = co_await call(conn, std::move(acquire_args));
+        if (v.is_error() || v.type != resp::reply_type::array || v.elements.empty()) {
+            result = {flight_result::kind::error,
+                      v.is_error() ? v.str : std::string("ERR herdguard: unexpected reply from redis")};
+            break;
+        }
+        const std::string& tag = v.elements[0].str;
+        if (tag == "hit" && v.elements.size() == 2) {
+            std::string bulk;
+            resp::append_bulk(bulk, v.elements[1].str);
+            result = {flight_result::kind::value, std::move(bulk)};
+            break;
+        }
+        if (tag == "neg") {
+            bump(r.counters.negative_hits);
+            result = {flight_result::kind::not_found, {}};
+            break;
+        }
+        if (tag == "failed") {
+            bump(r.counters.failure_remembered);
+            result = {flight_result::kind::error,
+                      upstream_error(r, v.elements.size() == 2 ? v.elements[1].str : std::string("failed"))};
+            break;
+        }
+        if (tag == "won") {
+            bump(contended ? r.counters.lock_taken_over : r.counters.lock_acquired);
+            if (std::uint64_t suppressed = 0; contended && r.takeover_log.allow(suppressed))
+                spdlog::info("route '{}': took over the lease of '{}' ({} similar lines suppressed)", c.name, f->key,
+                             suppressed);
+            result = co_await load_and_write(r, f->key, token, conn, hc.http);
+            break;
+        }
+        // "lost": another load holds the lease (here or on another instance).
+        if (!contended) {
+            bump(r.counters.lock_contended);
+            contended = true;
+        }
+        if (!has_live_waiters(r, *f)) break;  // a background refresh: the holder refreshes
+        auto now = clock::now();
+        if (now >= give_up) {
+            result = {flight_result::kind::error, upstream_error(r, "lease holder did not finish")};
+            break;
+        }
+        // Poll briskly at first (a typical load is short), then back off: 10 ms .. 100 ms.
+        auto waited = std::chrono::duration_cast<duration>(now - started);
+        co_await sleep_for(std::clamp(waited / 10, duration(10), duration(100)));
+    }
+    finish(r, f, std::move(result));
+}
+
+// protect: false — plain cache-aside, for comparison: every miss loads, nothing coalesces.
+asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> f, herd_context& hc) {
+    const auto& c = r.cfg;
+    std::vector<std::string_view> captures;
+    r.pattern.match(f->key, &captures);
+    load_result res =
+        co_await hc.http.load(r.url, expand_target(r.url.target_template, f->key, captures), c.load_timeout,
+                              c.max_value_bytes);
+    flight_result result;
+    if (res.outcome == load_result::kind::ok) {
+        bump(r.counters.loads_ok);
+        std::vector<std::string> set_args{"SET", f->key, res.body, "PX",
+                                        std::to_string(jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c))};
+        co_await call(hc.redis.pick(), std::move(set_args));
+        std::string bulk;
+        resp::append_bulk(bulk, res.body);
+        result = {flight_result::kind::value, std::move(bulk)};
+    } else if (res.outcome == load_result::kind::not_found) {
+        bump(r.counters.loads_not_found);
+        result = {flight_result::kind::not_found, {}};
+    } else {
+        bump(r.counters.loads_failed);
+        result = {flight_result::kind::error, upstream_error(r, res.reason)};
+    }
+    finish(r, f, std::move(result));
+}
+
+}  // namespace herdguard::herd_detail

@@ -1,0 +1,190 @@
+// The life of a routed GET
+// ------------------------
+//  0. join      a load of this key already running in this process? join it (step 3) without
+//               reading Redis: during a herd, Redis sees one read, not one per client.
+//  1. read      PTTL key + GET key, pipelined on the client's shared connection (one round trip);
+//               GET alone while the worker's fresh memo knows the key fresh (fresh_memo.h).
+//  2. fresh  -> answer the value.            stale (within stale_for) -> answer it, and start one
+//               background refresh.          miss (or only usable on error) -> 3.
+//  3. coalesce  join the flight for this key in this process, or start it (single flight across
+//               every worker thread). Each waiter has its own wait_timeout timer.
+//  4. lease     the flight runs ACQUIRE in Redis: remembered 404 -> nil; fresh value -> done;
+//               remembered failure -> error; else SET lock NX PX lock_ttl: won -> 5;
+//               lost -> poll ACQUIRE until the holder's value (or failure) appears, or its lease
+//               expires and this flight takes it over.
+//  5. load      behind max_concurrent_loads and the route's circuit breaker, HTTP GET upstream.
+//  6. write     WRITE_* script: only while our token still holds the lease, SET the value with a
+//               jittered TTL (+ the stale window), or remember a 404 / a failure; release.
+//  7. answer    every waiter at once, on its own thread: the value, nil, or stale data / a clear
+//               error. Nothing waits past wait_timeout; nothing lingers in the flight table.
+//
+// Steps 0-2 are here; 3 and 7 in flight_table.cpp, 4-6 in lease_load.cpp (herd_internal.h).
+#include "herd_internal.h"
+#include "herdguard/resp/reply_view.h"
+
+namespace herdguard {
+
+namespace {
+
+using namespace herd_detail;
+
+// Steps 1 and 2: the read, and what it means. Receives the PTTL reply (unless the key was known
+// fresh and GET went alone), then the GET reply, in order.
+class read_op final : public reply_handler {
+public:
+    read_op(route_runtime& r, std::string key, herd_context& hc, reply_handler& slot, clock::time_point start,
+            bool with_pttl)
+        : r_(r), key_(std::move(key)), hc_(hc), slot_(slot), start_(start), with_pttl_(with_pttl) {}
+
+    // One read_op per routed GET, hundreds in flight on a pipelined connection: more than
+    // malloc's per-thread cache keeps, so each new/delete took malloc's slow path (callgrind:
+    // ~150 instructions per hit). A per-thread free list, bounded, keeps them instead.
+    static void* operator new(std::size_t size) {
+        auto& pool = free_list();
+        if (size == sizeof(read_op) && !pool.empty()) {
+            void* p = pool.back();
+            pool.pop_back();
+            return p;
+        }
+        return ::operator new(size);
+    }
+    static void operator delete(void* p, std::size_t size) {
+        auto& pool = free_list();
+        if (size == sizeof(read_op) && pool.size() < max_pooled) {
+            pool.push_back(p);
+            return;
+        }
+        ::operator delete(p);
+    }
+
+    void on_reply(std::string_view raw) override { step(raw); }
+    void on_failure(std::string_view error) override { step(error); }
+    const std::string& key() const { return key_; }
+
+private:
+    void step(std::string_view raw) {
+        if (!with_pttl_) {  // the memo said fresh: only a hit or a miss to tell apart
+            decide_known_fresh(raw);
+            delete this;
+            return;
+        }
+        if (!have_pttl_) {  // PTTL comes first, so GET's reply (the value) need not be copied
+            if (auto pttl = resp::reply_view(raw).integer()) pttl_ = *pttl;
+            have_pttl_ = true;
+            return;
+        }
+        decide(raw, pttl_);
+        delete this;
+    }
+
+    void decide_known_fresh(std::string_view raw) {
+        const resp::reply_view reply(raw);
+        if (reply.is_error()) {
+            bump(r_.counters.errors);
+            observe_request(r_, get_outcome::error, start_);
+            slot_.on_reply(raw);
+            return;
+        }
+        if (reply.is_null()) {  // deleted or expired since: the miss path, as always
+            hc_.memo.forget(key_);
+            wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
+            return;
+        }
+        bump(r_.counters.hits);
+        bump(r_.counters.memo_hits);
+        observe_request(r_, get_outcome::fresh, start_);
+        slot_.on_reply(raw);
+    }
+
+    // `value` is GET's reply; `pttl` the value's remaining life just before it (-2: none, or PTTL
+    // failed).
+    void decide(std::string_view value, std::int64_t pttl) {
+        const auto& c = r_.cfg;
+        const resp::reply_view reply(value);
+        if (reply.is_error()) {  // WRONGTYPE, redis unavailable: Redis's answer
+            bump(r_.counters.errors);
+            observe_request(r_, get_outcome::error, start_);
+            slot_.on_reply(value);
+            return;
+        }
+        if (reply.is_null()) {
+            wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
+            return;
+        }
+        const std::int64_t keep = keep_ms(c);
+        if (pttl == -1 || pttl > keep) {  // no TTL (written by a client) or still fresh
+            // Fresh for (pttl - keep) more, counted from when the request arrived (so never
+            // longer than Redis would say).
+            const auto until = pttl == -1 ? clock::time_point::max()
+                                          : start_ + std::chrono::milliseconds(pttl - keep);
+            hc_.memo.remember(&r_, key_, clock::now(), until);
+            bump(r_.counters.hits);
+            observe_request(r_, get_outcome::fresh, start_);
+            slot_.on_reply(value);
+            return;
+        }
+        // Past its fresh time by (keep - pttl); -2 means it had expired at PTTL (and was written
+        // again just before GET).
+        const std::int64_t past = pttl < 0 ? keep : keep - pttl;
+        // Stale-while-revalidate is protection; plain cache-aside (protect: false) treats a value
+        // past its fresh time as a miss and loads it.
+        if (c.protect && c.stale_for.count() > 0 && past <= c.stale_for.count()) {
+            bump(r_.counters.stale_hits);
+            observe_request(r_, get_outcome::stale, start_);
+            slot_.on_reply(value);
+            refresh_in_background(r_, key_, hc_);
+            return;
+        }
+        // Too old to serve as-is, but still better than an error if loading fails.
+        bool usable = past <= c.stale_if_error.count();
+        wait_for_load(r_, key_, hc_, slot_, usable ? std::make_shared<const std::string>(value) : nullptr, start_);
+    }
+
+    static constexpr std::size_t max_pooled = 4096;  // per thread: ~0.7 MB at most
+    // Pooled blocks go back to malloc when the thread ends.
+    struct pool {
+        std::vector<void*> blocks;
+        ~pool() {
+            for (void* p : blocks) ::operator delete(p);
+        }
+    };
+    static std::vector<void*>& free_list() {
+        thread_local pool per_thread;
+        return per_thread.blocks;
+    }
+
+    route_runtime& r_;
+    std::string key_;
+    herd_context& hc_;
+    reply_handler& slot_;
+    clock::time_point start_;
+    bool with_pttl_;
+    bool have_pttl_ = false;
+    std::int64_t pttl_ = -2;
+};
+
+}  // namespace
+
+void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, redis_connection& conn,
+                      reply_handler& slot) {
+    bump(route.counters.requests);
+    const auto start = clock::now();
+    // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
+    if (route.cfg.protect && route.foreground_flights.load(std::memory_order_relaxed) > 0 &&
+        wait_for_load(route, key, hc, slot, nullptr, start, /*join_only=*/true))
+        return;
+    const bool known_fresh = hc.memo.fresh(&route, key, start);
+    auto* op = new read_op(route, std::move(key), hc, slot, start, !known_fresh);
+    const std::string_view k = op->key();
+    // Two requests, one reply handler: the connection hands it the PTTL reply, then GET's.
+    if (!known_fresh) conn.send_command({"PTTL", k}, op);
+    conn.send_command({"GET", k}, op);
+}
+
+void herd_engine::revoke(std::string_view key, herd_context& hc, redis_connection& conn) {
+    hc.memo.forget(key);
+    std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
+    conn.send_command({"DEL", lk, nk, fk}, &discard_reply());
+}
+
+}  // namespace herdguard
