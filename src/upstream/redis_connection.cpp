@@ -233,17 +233,12 @@ asio::awaitable<void> redis_connection::run() {
     }
 }
 
+// One deadline covers resolve, connect, TLS and the handshake; on expiry the socket is closed,
+// which makes whichever operation is pending complete with an error.
 asio::awaitable<std::string> redis_connection::connect_and_handshake() {
     auto self = shared_from_this();
-    // One deadline covers resolve, connect and handshake; on expiry the socket is closed, which
-    // makes whichever operation is pending complete with an error.
     // The flag outlives this frame: a timer that fired just as we finished must not touch it.
-    struct attempt {
-        bool timed_out = false;
-        bool done = false;
-    };
-    auto state = std::make_shared<attempt>();
-    bool& timed_out = state->timed_out;
+    auto state = std::make_shared<connect_attempt>();
     asio::steady_timer deadline(ex_);
     deadline.expires_after(cfg_.connect_timeout);
     deadline.async_wait([self, state](const error_code& ec) {
@@ -254,16 +249,25 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
     });
     struct finish_on_exit {
         asio::steady_timer& t;
-        attempt& a;
+        connect_attempt& a;
         ~finish_on_exit() {
             a.done = true;
             t.cancel();
         }
     } guard{deadline, *state};
-    auto timeout_text = [&] {
-        return "connect timeout after " + std::to_string(cfg_.connect_timeout.count()) + "ms";
-    };
 
+    std::string why = co_await connect_transport(*state);
+    if (why.empty()) why = co_await run_handshake(*state);
+    if (why.empty()) learn_local_address();
+    co_return why;
+}
+
+std::string redis_connection::connect_timeout_text() const {
+    return "connect timeout after " + std::to_string(cfg_.connect_timeout.count()) + "ms";
+}
+
+// The transport: resolve and connect (TCP or unix socket), then TLS when redis.tls is on.
+asio::awaitable<std::string> redis_connection::connect_transport(const connect_attempt& attempt) {
     error_code ec;
     auto& socket = stream_.socket();
     stream_.disable_tls();  // the previous connection's TLS session, if any, is over
@@ -274,10 +278,11 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         asio::ip::tcp::resolver resolver(ex_);
         auto results = co_await resolver.async_resolve(cfg_.addr.host, std::to_string(cfg_.addr.port),
                                                        asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return timed_out ? timeout_text() : "resolve " + cfg_.addr.host + ": " + ec.message();
+        if (ec)
+            co_return attempt.timed_out ? connect_timeout_text() : "resolve " + cfg_.addr.host + ": " + ec.message();
         ec = asio::error::host_not_found;
         for (const auto& entry : results) {
-            if (timed_out || stopped_) break;
+            if (attempt.timed_out || stopped_) break;
             error_code close_ec;
             socket.close(close_ec);
             co_await socket.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
@@ -285,7 +290,7 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         }
         if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);
     }
-    if (timed_out) co_return timeout_text();
+    if (attempt.timed_out) co_return connect_timeout_text();
     if (ec) co_return ec.message();
     if (stopped_) co_return "stopped";
 
@@ -295,18 +300,22 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         stream_.enable_tls(*tls_);
         set_redis_peer_name(stream_.native_handle(), cfg_);
         co_await stream_.async_handshake(/*as_server=*/false, asio::redirect_error(asio::use_awaitable, ec));
-        if (timed_out) co_return timeout_text() + " (in the TLS handshake)";
+        if (attempt.timed_out) co_return connect_timeout_text() + " (in the TLS handshake)";
         if (ec) co_return "TLS handshake failed: " + tls_handshake_error(ec, stream_.native_handle());
         if (stopped_) co_return "stopped";
     }
+    co_return "";
+}
 
-    // Handshake: AUTH and SELECT as configured; shared connections also learn their client id
-    // and address so CLIENT KILL from a client can be refused when it targets them.
+// The handshake (upstream/handshake.h): AUTH and SELECT as configured; shared connections also
+// learn their client id so CLIENT KILL from a client can be refused when it targets them.
+asio::awaitable<std::string> redis_connection::run_handshake(const connect_attempt& attempt) {
     const handshake_plan hello = plan_handshake(cfg_, mode_ == mode::shared);
     const int replies = hello.replies;
     if (replies == 0) co_return "";
+    error_code ec;
     co_await asio::async_write(stream_, asio::buffer(hello.bytes), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return timed_out ? timeout_text() : "handshake write: " + ec.message();
+    if (ec) co_return attempt.timed_out ? connect_timeout_text() : "handshake write: " + ec.message();
 
     for (int i = 0; i < replies; ++i) {
         std::size_t length = 0;
@@ -318,7 +327,7 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
             std::size_t n = co_await stream_.async_read_some(
                 asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
                 asio::redirect_error(asio::use_awaitable, ec));
-            if (ec) co_return timed_out ? timeout_text() : "handshake read: " + ec.message();
+            if (ec) co_return attempt.timed_out ? connect_timeout_text() : "handshake read: " + ec.message();
             rend_ += n;
         }
         std::string_view reply(rbuf_.data() + rstart_, length);
@@ -326,21 +335,22 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
         const bool is_client_id = hello.ends_with_client_id && i == replies - 1;
         if (std::string why = read_handshake_reply(reply, is_client_id, client_id_); !why.empty()) co_return why;
     }
-    if (mode_ == mode::shared && !cfg_.addr.is_unix) {
-        auto ep = socket.local_endpoint(ec);
-        if (!ec) {
-            // Redis shows a client's address as ip:port, [ip]:port for IPv6 (as address prints
-            // it); build the same text from the sockaddr.
-            auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
-            if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
-                asio::ip::tcp::endpoint tcp_ep;
-                std::memcpy(tcp_ep.data(), ep.data(), ep.size());
-                tcp_ep.resize(ep.size());
-                local_addr_ = address{false, tcp_ep.address().to_string(), tcp_ep.port()}.to_string();
-            }
-        }
-    }
     co_return "";
+}
+
+// A shared connection's address as Redis shows it in CLIENT LIST (ip:port, [ip]:port for IPv6,
+// as address prints it), for the CLIENT KILL policy.
+void redis_connection::learn_local_address() {
+    if (mode_ != mode::shared || cfg_.addr.is_unix) return;
+    error_code ec;
+    auto ep = stream_.socket().local_endpoint(ec);
+    if (ec) return;
+    auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return;
+    asio::ip::tcp::endpoint tcp_ep;
+    std::memcpy(tcp_ep.data(), ep.data(), ep.size());
+    tcp_ep.resize(ep.size());
+    local_addr_ = address{false, tcp_ep.address().to_string(), tcp_ep.port()}.to_string();
 }
 
 asio::awaitable<std::string> redis_connection::read_loop() {

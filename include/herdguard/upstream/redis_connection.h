@@ -103,6 +103,15 @@ private:
 
     asio::awaitable<void> run();
     asio::awaitable<std::string> connect_and_handshake();  // "" on success, else the reason
+    // The steps of connect_and_handshake, each "" on success, else the reason.
+    struct connect_attempt {
+        bool timed_out = false;  // the connect deadline fired (and closed the socket)
+        bool done = false;
+    };
+    asio::awaitable<std::string> connect_transport(const connect_attempt& attempt);
+    asio::awaitable<std::string> run_handshake(const connect_attempt& attempt);
+    void learn_local_address();
+    std::string connect_timeout_text() const;
     asio::awaitable<std::string> read_loop();
     asio::awaitable<void> watchdog(std::uint64_t generation);
     bool admit(reply_handler* handler, bool no_timeout);
