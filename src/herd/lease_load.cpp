@@ -37,14 +37,15 @@ struct call_op final : reply_handler {
     }
 };
 
-asio::awaitable<resp::reply_value> call(redis_connection& conn, std::vector<std::string> argv) {
+// `key`: the routed key the command is about (its lock, marker and value keys live beside it).
+asio::awaitable<resp::reply_value> call(backend& conn, std::string key, std::vector<std::string> argv) {
     return asio::async_initiate<decltype(asio::use_awaitable), void(resp::reply_value)>(
-        [&conn](auto handler, std::vector<std::string> args) {
+        [&conn](auto handler, std::string k, std::vector<std::string> args) {
             std::vector<std::string_view> views(args.begin(), args.end());
             auto* op = new call_op<decltype(handler)>(std::move(handler));
-            conn.send_command(views, op);
+            conn.request(k, views, op);
         },
-        asio::use_awaitable, std::move(argv));
+        asio::use_awaitable, std::move(key), std::move(argv));
 }
 
 std::string random_token() {
@@ -85,17 +86,17 @@ asio::awaitable<void> sleep_for(duration d) {
 }
 
 // Releases our lease without a value, remembering the failure fleet-wide for `remember`.
-asio::awaitable<void> release_lease(redis_connection& conn, std::string key, std::string token, std::string reason,
+asio::awaitable<void> release_lease(backend& conn, std::string key, std::string token, std::string reason,
                                     duration remember) {
     std::vector<std::string> release_args{"EVAL", std::string(write_failure_script), "2", lock_key(key), failure_key(key),
                          std::move(token), std::move(reason), std::to_string(remember.count())};
-    co_await call(conn, std::move(release_args));
+    co_await call(conn, std::move(key), std::move(release_args));
 }
 
 // Steps 5 and 6: load behind the concurrency bound and the breaker, then write back under the
 // lease. Called only while holding the lease (`token`).
 asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::string& key, const std::string& token,
-                                              redis_connection& conn, http_loader& http) {
+                                              backend& conn, loader& http) {
     const auto& c = r.cfg;
 
     if (r.loads_in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(c.max_concurrent_loads)) {
@@ -132,7 +133,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
             std::int64_t px = jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c);
             std::vector<std::string> write_args{"EVAL", std::string(write_value_script), "3", key, lock_key(key),
                                           negative_key(key), token, res.body, std::to_string(px)};
-            auto w = co_await call(conn, std::move(write_args));
+            auto w = co_await call(conn, key, std::move(write_args));
             if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
             std::string bulk;
             resp::append_bulk(bulk, res.body);
@@ -143,7 +144,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
             std::int64_t px = c.negative_ttl.count() > 0 ? jittered_ms(c.negative_ttl, c.ttl_jitter) : 0;
             std::vector<std::string> negative_args{"EVAL", std::string(write_negative_script), "3", key, lock_key(key),
                                           negative_key(key), token, std::to_string(px)};
-            auto w = co_await call(conn, std::move(negative_args));
+            auto w = co_await call(conn, key, std::move(negative_args));
             if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
             co_return flight_result{flight_result::kind::not_found, {}};
         }
@@ -165,7 +166,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
 // waiter that disconnects never cancels the load for the others.
 asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, herd_context& hc) {
     const auto& c = r.cfg;
-    redis_connection& conn = hc.redis.pick();
+    backend& conn = hc.redis;
     const std::string token = random_token();
     const auto started = clock::now();
     // Waiting on another holder is bounded: its lease expires within lock_ttl, after which one
@@ -179,7 +180,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
                                       negative_key(f->key), failure_key(f->key), token,
                                       std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c)),
                                       contended ? "1" : "0"};
-        auto v = co_await call(conn, std::move(acquire_args));
+        auto v = co_await call(conn, f->key, std::move(acquire_args));
         if (v.is_error() || v.type != resp::reply_type::array || v.elements.empty()) {
             result = {flight_result::kind::error,
                       v.is_error() ? v.str : std::string("ERR herdguard: unexpected reply from redis")};
@@ -242,7 +243,7 @@ asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> 
         bump(r.counters.loads_ok);
         std::vector<std::string> set_args{"SET", f->key, res.body, "PX",
                                         std::to_string(jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c))};
-        co_await call(hc.redis.pick(), std::move(set_args));
+        co_await call(hc.redis, f->key, std::move(set_args));
         std::string bulk;
         resp::append_bulk(bulk, res.body);
         result = {flight_result::kind::value, std::move(bulk)};

@@ -165,7 +165,7 @@ private:
 
 }  // namespace
 
-void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, redis_connection& conn,
+void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, backend& conn,
                       reply_handler& slot) {
     bump(route.counters.requests);
     const auto start = clock::now();
@@ -177,14 +177,14 @@ void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, r
     auto* op = new read_op(route, std::move(key), hc, slot, start, !known_fresh);
     const std::string_view k = op->key();
     // Two requests, one reply handler: the connection hands it the PTTL reply, then GET's.
-    if (!known_fresh) conn.send_command({"PTTL", k}, op);
-    conn.send_command({"GET", k}, op);
+    if (!known_fresh) conn.request(k, {"PTTL", k}, op);
+    conn.request(k, {"GET", k}, op);
 }
 
-void herd_engine::revoke(std::string_view key, herd_context& hc, redis_connection& conn) {
+void herd_engine::revoke(std::string_view key, herd_context& hc, backend& conn) {
     hc.memo.forget(key);
     std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
-    conn.send_command({"DEL", lk, nk, fk}, &discard_reply());
+    conn.request(key, {"DEL", lk, nk, fk}, &discard_reply());
 }
 
 }  // namespace herdguard

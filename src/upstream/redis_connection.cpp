@@ -32,12 +32,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
 constexpr auto backoff_initial = std::chrono::milliseconds(50);
 constexpr auto backoff_max = std::chrono::milliseconds(1000);
 
-class discard_handler final : public reply_handler {
-public:
-    void on_reply(std::string_view) override {}
-    void on_failure(std::string_view) override {}
-};
-
 std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
     // +-25%: reconnects of many proxies after a Redis restart do not arrive in lock-step.
     const double f = 0.75 + 0.5 * thread_uniform01();
@@ -45,11 +39,6 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
 }
 
 }  // namespace
-
-reply_handler& discard_reply() {
-    static discard_handler h;
-    return h;
-}
 
 redis_connection::redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m,
                                    worker_stats& stats, shared_connection_registry* registry,

@@ -1,22 +1,23 @@
 // What the herd engine uses of the thread it runs on, and nothing more: the io_context its
-// waiters' timers and its flights run on, the thread's fresh memo, its HTTP loader and its shared
-// Redis connections. The worker owns one; the engine never sees the worker, the session or the
-// server (so herd/ includes nothing from server/).
+// waiters' timers and its flights run on, the thread's fresh memo, a loader (the HTTP loader) and
+// a backend for the flights' commands (the thread's shared Redis connections). The worker owns
+// one; the engine never sees the worker, the session or the server (so herd/ includes nothing
+// from server/), and its unit tests build one around a scripted backend and loader.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 
 #include "herdguard/herd/fresh_memo.h"
-#include "herdguard/loader/http_loader.h"
-#include "herdguard/upstream/shared_connections.h"
+#include "herdguard/loader/loader.h"
+#include "herdguard/upstream/backend.h"
 
 namespace herdguard {
 
 struct herd_context {
     boost::asio::io_context& io;
     fresh_memo& memo;  // routed keys seen fresh on this thread (fresh_memo.h)
-    http_loader& http;
-    shared_connections& redis;  // flights read and write through these
+    loader& http;
+    backend& redis;  // flights take leases and write back through it
 };
 
 }  // namespace herdguard

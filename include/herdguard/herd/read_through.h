@@ -21,7 +21,7 @@
 #include "herdguard/loader/circuit_breaker.h"
 #include "herdguard/stats/histogram.h"
 #include "herdguard/util/log_limiter.h"
-#include "herdguard/upstream/redis_connection.h"
+#include "herdguard/upstream/backend.h"
 
 namespace herdguard {
 
@@ -134,13 +134,13 @@ public:
     // so they keep their place among the caller's pipelined commands. A key with a load already
     // running in this process joins it without reading Redis (a herd costs Redis one read, not
     // one per client); a key the worker's fresh memo knows fresh is read with GET alone.
-    void get(route_runtime& route, std::string key, herd_context& hc, redis_connection& conn, reply_handler& slot);
+    void get(route_runtime& route, std::string key, herd_context& hc, backend& conn, reply_handler& slot);
 
     // Stale-set protection: a client write to a routed key revokes any lease in flight for it
     // (and forgets remembered 404s and failures), so a load that started before the write can
     // never overwrite it. Queued on `conn` before the client's command.
     // The thread's fresh memo forgets the key too.
-    void revoke(std::string_view key, herd_context& hc, redis_connection& conn);
+    void revoke(std::string_view key, herd_context& hc, backend& conn);
 
     std::vector<flight_info> flights() const;
     // True when no flight and no load is running (graceful shutdown waits for this).

@@ -18,18 +18,12 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "herdguard/config/units.h"
+#include "herdguard/loader/loader.h"
 #include "herdguard/util/upstream_url.h"
 
 namespace herdguard {
 
-struct load_result {
-    enum class kind { ok, not_found, failed };
-    kind outcome = kind::failed;
-    std::string body;    // ok: the value
-    std::string reason;  // failed: why
-};
-
-class http_loader {
+class http_loader final : public loader {
 public:
     explicit http_loader(boost::asio::any_io_executor ex, std::size_t max_idle_per_host = 16);
     ~http_loader();
@@ -37,7 +31,7 @@ public:
     http_loader& operator=(const http_loader&) = delete;
 
     boost::asio::awaitable<load_result> load(const upstream_url& url, std::string target, duration timeout,
-                                             std::uint64_t max_body);
+                                             std::uint64_t max_body) override;
 
     std::size_t idle_connections() const;
 

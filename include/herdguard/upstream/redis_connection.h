@@ -40,6 +40,7 @@
 #include "herdguard/config/config.h"
 #include "herdguard/stats/stats.h"
 #include "herdguard/resp/reply_framer.h"
+#include "herdguard/upstream/backend.h"
 #include "herdguard/upstream/connection_registry.h"
 #include "herdguard/upstream/reply_handler.h"
 #include "herdguard/util/handler_memory.h"
@@ -48,12 +49,7 @@
 
 namespace herdguard {
 
-
-// A handler that drops the reply: for commands herdguard sends on a client's behalf
-// (replaying CLIENT SETNAME on a new private connection).
-reply_handler& discard_reply();
-
-class redis_connection : public std::enable_shared_from_this<redis_connection> {
+class redis_connection final : public backend, public std::enable_shared_from_this<redis_connection> {
 public:
     enum class mode { shared, private_ };
     enum class state { connecting, ready, down, closed };
@@ -79,6 +75,11 @@ public:
     void send_command(std::initializer_list<std::string_view> argv, reply_handler* handler,
                       bool no_timeout = false) {
         send_command(std::span<const std::string_view>(argv.begin(), argv.size()), handler, no_timeout);
+    }
+    // backend: one connection answers every key.
+    using backend::request;
+    void request(std::string_view, std::span<const std::string_view> argv, reply_handler* handler) override {
+        send_command(argv, handler);
     }
 
     // Relay mode: replies that match no queued request are pushes (pub/sub messages, MONITOR).

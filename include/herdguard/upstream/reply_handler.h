@@ -17,4 +17,8 @@ protected:
     ~reply_handler() = default;
 };
 
+// A handler that drops the reply: for commands herdguard sends on a client's behalf (replaying
+// CLIENT SETNAME on a new private connection, revoking a lease).
+reply_handler& discard_reply();
+
 }  // namespace herdguard

@@ -11,7 +11,7 @@
 
 namespace herdguard {
 
-class shared_connections {
+class shared_connections final : public backend {
 public:
     void add(std::shared_ptr<redis_connection> c) { all_.push_back(std::move(c)); }
     redis_connection& pick() {
@@ -20,6 +20,11 @@ public:
         return c;
     }
     const std::vector<std::shared_ptr<redis_connection>>& all() const { return all_; }
+    // backend: each command on the next connection (one Redis behind all of them).
+    using backend::request;
+    void request(std::string_view, std::span<const std::string_view> argv, reply_handler* handler) override {
+        pick().send_command(argv, handler);
+    }
 
 private:
     std::vector<std::shared_ptr<redis_connection>> all_;

@@ -1,0 +1,224 @@
+// The herd engine without sockets: a scripted backend stands in for Redis (the test answers each
+// command the engine sends, in order) and a scripted loader for the upstream. Real io_context
+// and timers; every wait is bounded (run_until), nothing sleeps.
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <functional>
+
+#include <boost/asio/io_context.hpp>
+
+#include "herdguard/herd/herd_context.h"
+#include "herdguard/herd/read_through.h"
+
+using namespace herdguard;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Records every command; the test answers the oldest one.
+struct scripted_redis final : backend {
+    struct command {
+        std::vector<std::string> argv;
+        reply_handler* handler;
+    };
+    std::deque<command> sent;
+    using backend::request;
+    void request(std::string_view, std::span<const std::string_view> argv, reply_handler* handler) override {
+        sent.push_back({{argv.begin(), argv.end()}, handler});
+    }
+    // Answers the oldest command with `reply` and returns it.
+    command answer(std::string_view reply) {
+        REQUIRE_FALSE(sent.empty());
+        command c = std::move(sent.front());
+        sent.pop_front();
+        c.handler->on_reply(reply);
+        return c;
+    }
+    std::size_t count(std::string_view name) const {
+        std::size_t n = 0;
+        for (const auto& c : sent) n += !c.argv.empty() && c.argv[0] == name;
+        return n;
+    }
+};
+
+struct scripted_loader final : loader {
+    int calls = 0;
+    load_result next{load_result::kind::ok, "v1", {}};
+    boost::asio::awaitable<load_result> load(const upstream_url&, std::string, duration, std::uint64_t) override {
+        ++calls;
+        co_return next;
+    }
+};
+
+struct recorded final : reply_handler {
+    std::vector<std::string> replies;
+    void on_reply(std::string_view raw) override { replies.emplace_back(raw); }
+    void on_failure(std::string_view raw) override { replies.emplace_back(raw); }
+};
+
+route_config test_route() {
+    route_config r;
+    r.name = "r";
+    r.match = "k:*";
+    r.upstream = "http://127.0.0.1:1/k/{1}";
+    return r;
+}
+
+struct engine_fixture {
+    explicit engine_fixture(route_config r = test_route()) : engine({r}) {}
+    boost::asio::io_context io;
+    fresh_memo memo;
+    scripted_loader http;
+    scripted_redis redis;
+    herd_context hc{io, memo, http, redis};
+    herd_engine engine;
+    route_runtime& route() { return *engine.find_route("k:1"); }
+
+    void get(const std::string& key, recorded& slot) { engine.get(*engine.find_route(key), key, hc, redis, slot); }
+    // Runs handlers until `done` holds, for 2 s at most; false if it never did.
+    bool run_until(const std::function<bool()>& done) {
+        const auto deadline = std::chrono::steady_clock::now() + 2s;
+        io.restart();
+        while (!done()) {
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+            io.run_one_for(5ms);
+            io.restart();
+        }
+        return true;
+    }
+    // Answers the PTTL + GET pair of a read as a miss.
+    void answer_read_miss() {
+        CHECK(redis.answer(":-2\r\n").argv[0] == "PTTL");
+        CHECK(redis.answer("$-1\r\n").argv[0] == "GET");
+    }
+    std::uint64_t counter(std::atomic<std::uint64_t> route_counters::*c) { return (route().counters.*c).load(); }
+};
+
+}  // namespace
+
+TEST_CASE("herd engine: 100 misses on one key make one lease, one load, one write", "[herd_engine]") {
+    engine_fixture f;
+    std::vector<recorded> slots(100);
+    for (auto& s : slots) f.get("k:1", s);
+    REQUIRE(f.redis.sent.size() == 200);  // PTTL + GET each
+    for (std::size_t i = 0; i < slots.size(); ++i) f.answer_read_miss();
+
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    auto acquire = f.redis.answer("*1\r\n$3\r\nwon\r\n");
+    REQUIRE(acquire.argv.size() == 11);
+    CHECK(acquire.argv[2] == "4");  // the lease script: value, lock, negative and failure keys
+    CHECK(acquire.argv[3] == "k:1");
+    CHECK(acquire.argv[4] == "herdguard:lock:k:1");
+    CHECK(acquire.argv.back() == "0");  // not contended
+
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));  // the write-back
+    auto write = f.redis.answer(":1\r\n");
+    REQUIRE(write.argv.size() == 9);
+    CHECK(write.argv[6] == acquire.argv[7]);  // written under our token
+    CHECK(write.argv[7] == "v1");
+
+    REQUIRE(f.run_until([&] {
+        return std::all_of(slots.begin(), slots.end(), [](const recorded& s) { return !s.replies.empty(); });
+    }));
+    for (const auto& s : slots) CHECK(s.replies == std::vector<std::string>{"$2\r\nv1\r\n"});
+    CHECK(f.http.calls == 1);
+    CHECK(f.counter(&route_counters::misses) == 100);
+    CHECK(f.counter(&route_counters::coalesced) == 99);
+    CHECK(f.counter(&route_counters::lock_acquired) == 1);
+    CHECK(f.counter(&route_counters::loads_ok) == 1);
+    CHECK(f.redis.sent.empty());
+    CHECK(f.engine.idle());
+}
+
+TEST_CASE("herd engine: a lease held elsewhere is polled, then taken over when it expires", "[herd_engine]") {
+    engine_fixture f;
+    recorded slot;
+    f.get("k:1", slot);
+    f.answer_read_miss();
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*1\r\n$4\r\nlost\r\n");  // another instance holds the lease
+    // The flight polls again (10 ms later); by then the holder's lease has expired in Redis.
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    auto retry = f.redis.answer("*1\r\n$3\r\nwon\r\n");
+    CHECK(retry.argv.back() == "1");  // it says it waited: a '~' failure is news to it
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer(":1\r\n");
+    REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
+    CHECK(slot.replies == std::vector<std::string>{"$2\r\nv1\r\n"});
+    CHECK(f.counter(&route_counters::lock_contended) == 1);
+    CHECK(f.counter(&route_counters::lock_taken_over) == 1);
+    CHECK(f.counter(&route_counters::lock_acquired) == 0);
+    CHECK(f.http.calls == 1);
+}
+
+TEST_CASE("herd engine: a waiter gets its error at wait_timeout while the flight goes on", "[herd_engine]") {
+    auto r = test_route();
+    r.wait_timeout = 50ms;
+    engine_fixture f(r);
+    recorded slot;
+    f.get("k:1", slot);
+    f.answer_read_miss();
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    // The lease script is never answered in time.
+    REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
+    CHECK(slot.replies == std::vector<std::string>{"-ERR herdguard: upstream 'r' unavailable (timeout after 50ms)\r\n"});
+    CHECK(f.counter(&route_counters::wait_timeouts) == 1);
+    // The flight itself finishes when Redis answers, and answers nobody twice.
+    f.redis.answer("*1\r\n$3\r\nwon\r\n");
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer(":1\r\n");
+    REQUIRE(f.run_until([&] { return f.engine.idle(); }));
+    CHECK(slot.replies.size() == 1);
+}
+
+TEST_CASE("herd engine: a write revokes the lease; the late load's write-back is refused", "[herd_engine]") {
+    engine_fixture f;
+    recorded slot;
+    f.get("k:1", slot);
+    f.answer_read_miss();
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*1\r\n$3\r\nwon\r\n");
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));  // loaded, writing back
+    // A client writes the key through herdguard meanwhile: the lease and markers go first.
+    f.engine.revoke("k:1", f.hc, f.redis);
+    REQUIRE(f.redis.sent.size() == 2);
+    CHECK(f.redis.sent.back().argv ==
+          std::vector<std::string>{"DEL", "herdguard:lock:k:1", "herdguard:neg:k:1", "herdguard:fail:k:1"});
+    // Redis runs the DEL first in real life, so the write-back script finds another token: 0.
+    f.redis.answer(":0\r\n");
+    f.redis.answer(":3\r\n");
+    REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
+    CHECK(f.counter(&route_counters::lock_lost_at_write) == 1);
+    CHECK(slot.replies == std::vector<std::string>{"$2\r\nv1\r\n"});  // the waiter still gets what was loaded
+}
+
+TEST_CASE("herd engine: a failed load is remembered for error_ttl, or 250 ms marked '~' with error_ttl 0",
+          "[herd_engine]") {
+    for (auto [error_ttl, reason, px] : {std::tuple{1000ms, std::string("upstream said 500"), std::string("1000")},
+                                         std::tuple{0ms, std::string("~upstream said 500"), std::string("250")}}) {
+        DYNAMIC_SECTION("error_ttl " << error_ttl.count() << "ms") {
+            auto r = test_route();
+            r.error_ttl = error_ttl;
+            engine_fixture f(r);
+            f.http.next = {load_result::kind::failed, {}, "upstream said 500"};
+            recorded slot;
+            f.get("k:1", slot);
+            f.answer_read_miss();
+            REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+            f.redis.answer("*1\r\n$3\r\nwon\r\n");
+            REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+            auto release = f.redis.answer(":1\r\n");
+            // KEYS lock, failure; ARGV token, reason, px.
+            REQUIRE(release.argv.size() == 8);
+            CHECK(release.argv[3] == "herdguard:lock:k:1");
+            CHECK(release.argv[4] == "herdguard:fail:k:1");
+            CHECK(release.argv[6] == reason);
+            CHECK(release.argv[7] == px);
+            REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
+            CHECK(slot.replies ==
+                  std::vector<std::string>{"-ERR herdguard: upstream 'r' unavailable (upstream said 500)\r\n"});
+            CHECK(f.counter(&route_counters::loads_failed) == 1);
+        }
+    }
+}
