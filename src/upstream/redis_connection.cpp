@@ -50,7 +50,8 @@ redis_connection::redis_connection(asio::any_io_executor ex, const redis_config&
       registry_(registry),
       tls_(tls),
       stream_(stream_socket(ex)),
-      backoff_timer_(ex) {
+      backoff_timer_(ex),
+      pipeline_(cfg.max_pending) {
     rbuf_.resize(read_chunk);
 }
 
@@ -86,18 +87,16 @@ bool redis_connection::admit(reply_handler* handler, bool no_timeout) {
         }
         return false;
     }
-    if (pending_.size() >= cfg_.max_pending) {
+    if (pipeline_.full()) {
         if (handler != nullptr) {
             stats_.redis_queue_full.add();
             handler->on_failure(resp::error_reply("ERR herdguard: redis queue full (" +
-                                                  std::to_string(pending_.size()) + " pending)"));
+                                                  std::to_string(pipeline_.size()) + " pending)"));
         }
         return false;
     }
-    if (handler != nullptr) {
-        auto deadline = no_timeout ? clock::time_point::max() : clock::now() + cfg_.command_timeout;
-        pending_.push_back({handler, deadline});
-    }
+    if (handler != nullptr)
+        pipeline_.expect(handler, no_timeout ? clock::time_point::max() : clock::now() + cfg_.command_timeout);
     return true;
 }
 
@@ -152,8 +151,7 @@ void redis_connection::fail_all(const std::string& reason) {
     last_error_ = reason;
     wbuf_.clear();
     // Handlers may queue new requests (or stop us) from inside on_failure: take the list first.
-    std::deque<pending_request> failed;
-    failed.swap(pending_);
+    auto failed = pipeline_.take_all();
     if (!failed.empty()) {
         std::string reply = unavailable_reply(reason);
         for (auto& p : failed) {
@@ -169,7 +167,8 @@ asio::awaitable<void> redis_connection::run() {
     while (!stopped_) {
         state_ = state::connecting;
         drop_reason_.clear();
-        framer_.reset();
+        pipeline_.reset_framing();
+        handshake_framer_.reset();
         rstart_ = rend_ = 0;
         std::string reason = co_await connect_and_handshake();
         if (stopped_) co_return;
@@ -309,9 +308,9 @@ asio::awaitable<std::string> redis_connection::run_handshake(const connect_attem
     for (int i = 0; i < replies; ++i) {
         std::size_t length = 0;
         while (true) {
-            auto st = framer_.feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), length);
+            auto st = handshake_framer_.feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), length);
             if (st == resp::frame_status::complete) break;
-            if (st == resp::frame_status::error) co_return "bad handshake reply: " + framer_.error();
+            if (st == resp::frame_status::error) co_return "bad handshake reply: " + handshake_framer_.error();
             if (rend_ == rbuf_.size()) co_return "handshake reply too large";
             std::size_t n = co_await stream_.async_read_some(
                 asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
@@ -346,7 +345,7 @@ asio::awaitable<std::string> redis_connection::read_loop() {
     auto self = shared_from_this();
     while (true) {
         if (!deliver_replies()) {
-            drop("bad reply from redis: " + framer_.error());
+            drop("bad reply from redis: " + pipeline_.framing_error());
             co_return drop_reason_;
         }
         if (rstart_ == rend_ && rbuf_.size() > 4 * read_chunk) {
@@ -375,28 +374,15 @@ asio::awaitable<std::string> redis_connection::read_loop() {
     }
 }
 
+// The pipeline frames and hands out what rbuf_ holds; false when Redis sent bad data or a reply
+// nobody asked for.
 bool redis_connection::deliver_replies() {
-    while (rstart_ < rend_) {
-        std::size_t length = 0;
-        auto st = framer_.feed(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), length);
-        if (st == resp::frame_status::need_more) break;
-        if (st == resp::frame_status::error) return false;
-        std::string_view reply(rbuf_.data() + rstart_, length);
-        rstart_ += length;
-        if (!pending_.empty()) {
-            reply_handler* h = pending_.front().handler;
-            pending_.pop_front();
-            h->on_reply(reply);
-        } else if (push_sink_) {
-            push_sink_(reply);
-        } else {
-            framer_.reset();
-            return false;  // a reply nobody asked for: we are out of step with Redis
-        }
-        if (stopped_) return true;
-    }
+    std::size_t consumed = 0;
+    const auto result = pipeline_.deliver(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), consumed,
+                                          push_sink_, stopped_);
+    rstart_ += consumed;
     if (rstart_ == rend_) rstart_ = rend_ = 0;
-    return true;
+    return result == reply_pipeline::delivery::ok;
 }
 
 asio::awaitable<void> redis_connection::watchdog(std::uint64_t generation) {
@@ -410,7 +396,7 @@ asio::awaitable<void> redis_connection::watchdog(std::uint64_t generation) {
         error_code ec;
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         if (!alive()) break;
-        if (!pending_.empty() && pending_.front().deadline < clock::now()) {
+        if (pipeline_.overdue(clock::now())) {
             stats_.redis_timeouts.add();
             drop("timeout after " + std::to_string(cfg_.command_timeout.count()) + "ms");
             break;

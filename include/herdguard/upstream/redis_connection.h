@@ -43,6 +43,7 @@
 #include "herdguard/upstream/backend.h"
 #include "herdguard/upstream/connection_registry.h"
 #include "herdguard/upstream/reply_handler.h"
+#include "herdguard/upstream/reply_pipeline.h"
 #include "herdguard/util/handler_memory.h"
 #include "herdguard/util/log_limiter.h"
 #include "herdguard/tls/tls_stream.h"
@@ -90,18 +91,13 @@ public:
     state current_state() const { return state_; }
     // Readable from any thread (admin /readyz, metrics).
     bool is_up() const { return up_.load(std::memory_order_relaxed); }
-    std::size_t pending() const { return pending_.size(); }
+    std::size_t pending() const { return pipeline_.size(); }
     std::int64_t redis_client_id() const { return client_id_; }
     // True once a connection was established: a private connection that breaks after this has
     // lost the client's state (MULTI, SELECT, subscriptions).
     bool was_connected() const { return was_connected_; }
 
 private:
-    struct pending_request {
-        reply_handler* handler;
-        std::chrono::steady_clock::time_point deadline;
-    };
-
     asio::awaitable<void> run();
     asio::awaitable<std::string> connect_and_handshake();  // "" on success, else the reason
     // The steps of connect_and_handshake, each "" on success, else the reason.
@@ -147,12 +143,12 @@ private:
     std::string inflight_;
     bool writing_ = false;
     bool flush_posted_ = false;
-    std::deque<pending_request> pending_;
+    reply_pipeline pipeline_;  // the handlers waiting for replies, and their delivery (no I/O)
 
     std::vector<char> rbuf_;
     std::size_t rstart_ = 0;  // first byte of the reply being framed
     std::size_t rend_ = 0;    // end of valid data
-    resp::reply_framer framer_;
+    resp::reply_framer handshake_framer_;  // the handshake's replies, read before the pipeline's
 
     std::int64_t client_id_ = -1;
     std::string local_addr_;
