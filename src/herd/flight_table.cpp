@@ -97,6 +97,80 @@ void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result re
     }
 }
 
+namespace {
+
+// Under the route mutex: the flight `me` joins (nullptr at max_waiters), and whether `me` started
+// it. A protect: false route starts a flight of its own per miss (plain cache-aside).
+std::shared_ptr<flight> join_or_start(route_runtime& r, const std::string& key, waiter& me,
+                                      std::shared_ptr<const std::string> fallback, bool& start) {
+    std::shared_ptr<flight> f;
+    start = false;
+    if (!r.cfg.protect) {
+        f = std::make_shared<flight>();
+        f->key = key;
+        start = true;
+    } else {
+        auto [it, inserted] = r.flights.try_emplace(key);
+        auto& slot_ref = it->second;
+        if (!inserted) {
+            if (slot_ref->live_waiters < r.cfg.max_waiters) {
+                f = slot_ref;
+                bump(r.counters.coalesced);
+            }
+        } else {
+            r.foreground_flights.fetch_add(1, std::memory_order_relaxed);
+            slot_ref = std::make_shared<flight>();
+            slot_ref->key = key;
+            slot_ref->fallback = fallback;
+            f = slot_ref;
+            start = true;
+        }
+    }
+    if (f) {
+        f->waiters.push_back(me.shared_from_this());
+        ++f->live_waiters;
+        me.started_flight = start;
+        // A waiter that read nothing usable still gets the starter's old value on error.
+        me.fallback = fallback ? std::move(fallback) : f->fallback;
+    } else {
+        me.fallback = std::move(fallback);
+    }
+    return f;
+}
+
+// max_waiters reached: shed this request, with stale data if it has some.
+void shed(route_runtime& r, const waiter& me, reply_handler& slot) {
+    bump(r.counters.waiters_rejected);
+    if (me.fallback) {
+        bump(r.counters.stale_served);
+        observe_request(r, get_outcome::stale, me.request_start);
+        slot.on_reply(*me.fallback);
+    } else {
+        bump(r.counters.errors);
+        observe_request(r, get_outcome::error, me.request_start);
+        slot.on_reply("-BUSY herdguard: too many waiters for key\r\n");
+    }
+}
+
+// The waiter's own deadline: at wait_timeout it gets the error (or its stale data) and leaves the
+// flight, which goes on for the others.
+void arm_wait_timeout(route_runtime& r, const std::shared_ptr<waiter>& me, std::weak_ptr<flight> weak) {
+    me->timer.expires_after(r.cfg.wait_timeout);
+    me->timer.async_wait([&r, me, weak](const boost::system::error_code& ec) {
+        if (ec || me->done) return;
+        if (auto fl = weak.lock()) {
+            std::lock_guard lock(r.mutex);
+            if (!fl->finished && fl->live_waiters > 0) --fl->live_waiters;
+        }
+        bump(r.counters.wait_timeouts);
+        const flight_result timed_out{flight_result::kind::error,
+                                      upstream_error(r, fmt::format("timeout after {}ms", r.cfg.wait_timeout.count()))};
+        answer(r, *me, timed_out, error_bytes(r, timed_out));
+    });
+}
+
+}  // namespace
+
 // Step 3: join or start the flight for this key, with a deadline for this waiter. With
 // `join_only` (step 0: nothing read yet), joins a running load of the key or does nothing at all
 // and returns false; a background refresh is not joined, since Redis still has a servable value.
@@ -115,67 +189,15 @@ bool wait_for_load(route_runtime& r, const std::string& key, herd_context& hc, r
         me = std::make_shared<waiter>(hc.io.get_executor(), slot);
         me->request_start = request_start;
         me->wait_start = clock::now();
-        if (!r.cfg.protect) {
-            f = std::make_shared<flight>();
-            f->key = key;
-            start = true;
-        } else {
-            auto [it, inserted] = r.flights.try_emplace(key);
-            auto& slot_ref = it->second;
-            if (!inserted) {
-                if (slot_ref->live_waiters >= r.cfg.max_waiters) {
-                    f = nullptr;
-                } else {
-                    f = slot_ref;
-                    bump(r.counters.coalesced);
-                }
-            } else {
-                r.foreground_flights.fetch_add(1, std::memory_order_relaxed);
-                slot_ref = std::make_shared<flight>();
-                slot_ref->key = key;
-                slot_ref->fallback = fallback;
-                f = slot_ref;
-                start = true;
-            }
-        }
-        if (f) {
-            f->waiters.push_back(me);
-            ++f->live_waiters;
-            me->started_flight = start;
-            // A waiter that read nothing usable still gets the starter's old value on error.
-            me->fallback = fallback ? std::move(fallback) : f->fallback;
-        } else {
-            me->fallback = std::move(fallback);
-        }
+        f = join_or_start(r, key, *me, std::move(fallback), start);
     }
     bump(r.counters.misses);
-    if (!f) {  // max_waiters: shed load, stale data if we have it
-        bump(r.counters.waiters_rejected);
-        if (me->fallback) {
-            bump(r.counters.stale_served);
-            observe_request(r, get_outcome::stale, request_start);
-            slot.on_reply(*me->fallback);
-        } else {
-            bump(r.counters.errors);
-            observe_request(r, get_outcome::error, request_start);
-            slot.on_reply("-BUSY herdguard: too many waiters for key\r\n");
-        }
+    if (!f) {
+        shed(r, *me, slot);
         return true;
     }
     r.waiters_now.fetch_add(1, std::memory_order_relaxed);
-    std::weak_ptr<flight> weak = f;
-    me->timer.expires_after(r.cfg.wait_timeout);
-    me->timer.async_wait([&r, me, weak](const boost::system::error_code& ec) {
-        if (ec || me->done) return;
-        if (auto fl = weak.lock()) {
-            std::lock_guard lock(r.mutex);
-            if (!fl->finished && fl->live_waiters > 0) --fl->live_waiters;
-        }
-        bump(r.counters.wait_timeouts);
-        const flight_result timed_out{flight_result::kind::error,
-                                      upstream_error(r, fmt::format("timeout after {}ms", r.cfg.wait_timeout.count()))};
-        answer(r, *me, timed_out, error_bytes(r, timed_out));
-    });
+    arm_wait_timeout(r, me, f);
     if (start) {
         if (r.cfg.protect)
             asio::co_spawn(hc.io, run_flight(r, f, hc), asio::detached);

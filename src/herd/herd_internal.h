@@ -39,7 +39,7 @@ struct flight_result {
 
 // One waiting GET. Lives on its session's executor; only `flight` bookkeeping is shared, under
 // the route mutex.
-struct waiter {
+struct waiter : std::enable_shared_from_this<waiter> {
     waiter(asio::any_io_executor e, reply_handler& s) : ex(e), slot(&s), timer(e) {}
     asio::any_io_executor ex;
     reply_handler* slot;

@@ -93,6 +93,14 @@ asio::awaitable<void> release_lease(backend& conn, std::string key, std::string 
     co_await call(conn, std::move(key), std::move(release_args));
 }
 
+// The breaker's transitions a load caused: opened by a failure, closed by a healthy probe.
+void log_breaker_change(const route_runtime& r, bool probe, std::uint64_t trips_before, const load_result& res) {
+    if (r.breaker.trips() != trips_before)
+        spdlog::warn("route '{}': circuit opened after load failure ({})", r.cfg.name, res.reason);
+    else if (probe && r.breaker.current() == circuit_breaker::state::closed)
+        spdlog::info("route '{}': circuit closed, upstream recovered", r.cfg.name);
+}
+
 // Steps 5 and 6: load behind the concurrency bound and the breaker, then write back under the
 // lease. Called only while holding the lease (`token`).
 asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::string& key, const std::string& token,
@@ -122,10 +130,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     observe(r.latency.load, load_start);
     r.loads_in_flight.fetch_sub(1, std::memory_order_relaxed);
     r.breaker.record(*permit, res.outcome != load_result::kind::failed);  // a 404 is a healthy answer
-    if (r.breaker.trips() != trips_before)
-        spdlog::warn("route '{}': circuit opened after load failure ({})", c.name, res.reason);
-    else if (permit->probe && r.breaker.current() == circuit_breaker::state::closed)
-        spdlog::info("route '{}': circuit closed, upstream recovered", c.name);
+    log_breaker_change(r, permit->probe, trips_before, res);
 
     switch (res.outcome) {
         case load_result::kind::ok: {
@@ -160,6 +165,35 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     co_return flight_result{flight_result::kind::error, upstream_error(r, res.reason)};
 }
 
+// What ACQUIRE answered: an outcome that ends the flight (a value, a remembered 404 or failure,
+// an error; put in `result`), the lease won, or the lease held by another load.
+enum class lease_state { settled, won, held };
+lease_state read_acquire(route_runtime& r, const resp::reply_value& v, flight_result& result) {
+    if (v.is_error() || v.type != resp::reply_type::array || v.elements.empty()) {
+        result = {flight_result::kind::error, v.is_error() ? v.str : std::string("ERR herdguard: unexpected reply from redis")};
+        return lease_state::settled;
+    }
+    const std::string& tag = v.elements[0].str;
+    if (tag == "hit" && v.elements.size() == 2) {
+        std::string bulk;
+        resp::append_bulk(bulk, v.elements[1].str);
+        result = {flight_result::kind::value, std::move(bulk)};
+        return lease_state::settled;
+    }
+    if (tag == "neg") {
+        bump(r.counters.negative_hits);
+        result = {flight_result::kind::not_found, {}};
+        return lease_state::settled;
+    }
+    if (tag == "failed") {
+        bump(r.counters.failure_remembered);
+        result = {flight_result::kind::error,
+                  upstream_error(r, v.elements.size() == 2 ? v.elements[1].str : std::string("failed"))};
+        return lease_state::settled;
+    }
+    return tag == "won" ? lease_state::won : lease_state::held;  // "lost": held here or elsewhere
+}
+
 }  // namespace
 
 // Step 4: the flight. Runs on the worker that started it; independent of any client, so a
@@ -181,30 +215,9 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
                                       std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c)),
                                       contended ? "1" : "0"};
         auto v = co_await call(conn, f->key, std::move(acquire_args));
-        if (v.is_error() || v.type != resp::reply_type::array || v.elements.empty()) {
-            result = {flight_result::kind::error,
-                      v.is_error() ? v.str : std::string("ERR herdguard: unexpected reply from redis")};
-            break;
-        }
-        const std::string& tag = v.elements[0].str;
-        if (tag == "hit" && v.elements.size() == 2) {
-            std::string bulk;
-            resp::append_bulk(bulk, v.elements[1].str);
-            result = {flight_result::kind::value, std::move(bulk)};
-            break;
-        }
-        if (tag == "neg") {
-            bump(r.counters.negative_hits);
-            result = {flight_result::kind::not_found, {}};
-            break;
-        }
-        if (tag == "failed") {
-            bump(r.counters.failure_remembered);
-            result = {flight_result::kind::error,
-                      upstream_error(r, v.elements.size() == 2 ? v.elements[1].str : std::string("failed"))};
-            break;
-        }
-        if (tag == "won") {
+        const lease_state lease = read_acquire(r, v, result);
+        if (lease == lease_state::settled) break;
+        if (lease == lease_state::won) {
             bump(contended ? r.counters.lock_taken_over : r.counters.lock_acquired);
             if (std::uint64_t suppressed = 0; contended && r.takeover_log.allow(suppressed))
                 spdlog::info("route '{}': took over the lease of '{}' ({} similar lines suppressed)", c.name, f->key,
