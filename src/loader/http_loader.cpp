@@ -44,63 +44,85 @@ std::string describe(const error_code& ec, bool timed_out, duration timeout) {
     return ec.message();
 }
 
-}  // namespace
-
-asio::awaitable<load_result> http_loader::load(const upstream_url& url, std::string target, duration timeout,
-                                               std::uint64_t max_body) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    const std::string pool_key = url.host + ":" + std::to_string(url.port);
-    auto& slot = pools_[pool_key];
-    if (!slot) slot = std::make_unique<pool>();
-
+http::request<http::empty_body> make_get(const upstream_url& url, std::string target) {
     http::request<http::empty_body> req{http::verb::get, target, 11};
     // An IPv6 literal keeps its brackets in Host (RFC 7230), though the URL parser strips them.
     const std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
     req.set(http::field::host, url.port == 80 ? host : host + ":" + std::to_string(url.port));
     req.set(http::field::user_agent, "herdguard/0.1");
     req.keep_alive(true);
+    return req;
+}
+
+// A new connection to the upstream, within `deadline`: an IP address directly, a host name
+// resolved first.
+asio::awaitable<error_code> connect_stream(beast::tcp_stream& stream, const upstream_url& url,
+                                           std::chrono::steady_clock::time_point deadline) {
+    error_code ec;
+    stream.expires_at(deadline);
+    auto ip = asio::ip::make_address(url.host, ec);
+    if (!ec) {
+        co_await stream.async_connect(asio::ip::tcp::endpoint(ip, url.port), asio::redirect_error(asio::use_awaitable, ec));
+        co_return ec;
+    }
+    // A host name: resolve, racing the same deadline. The resolver has no timeout of its own
+    // (getaddrinfo on Asio's resolver thread), and the stream's deadline covers only the stream's
+    // operations, so a slow DNS server would hold the load past load_timeout.
+    using namespace asio::experimental::awaitable_operators;
+    auto ex = stream.get_executor();
+    asio::ip::tcp::resolver resolver(ex);
+    asio::steady_timer timer(ex, deadline);
+    auto raced = co_await (
+        resolver.async_resolve(url.host, std::to_string(url.port), asio::as_tuple(asio::use_awaitable)) ||
+        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (raced.index() == 1) co_return error_code(beast::error::timeout);
+    auto [resolve_ec, results] = std::get<0>(std::move(raced));
+    if (resolve_ec) co_return resolve_ec;
+    co_await stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec;
+}
+
+// 200 is the value, 404 "not found", anything else a failure.
+load_result to_result(http::response<http::string_body>& res) {
+    load_result out;
+    const unsigned status = res.result_int();
+    if (status == 200) {
+        out.outcome = load_result::kind::ok;
+        out.body = std::move(res.body());
+    } else if (status == 404) {
+        out.outcome = load_result::kind::not_found;
+    } else {
+        out.outcome = load_result::kind::failed;
+        out.reason = "HTTP " + std::to_string(status);
+    }
+    return out;
+}
+
+}  // namespace
+
+asio::awaitable<load_result> http_loader::load(const upstream_url& url, std::string target, duration timeout,
+                                               std::uint64_t max_body) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto& slot = pools_[url.host + ":" + std::to_string(url.port)];
+    if (!slot) slot = std::make_unique<pool>();
+    const auto req = make_get(url, std::move(target));
 
     // A pooled connection may have been closed by the upstream while idle; if it fails before
     // any response byte, one retry on a fresh connection is safe (GET is idempotent).
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::unique_ptr<beast::tcp_stream> stream;
-        bool reused = false;
-        if (!slot->idle.empty()) {
+        const bool reused = !slot->idle.empty();
+        error_code ec;
+        if (reused) {
             stream = std::move(slot->idle.back());
             slot->idle.pop_back();
-            reused = true;
         } else {
             stream = std::make_unique<beast::tcp_stream>(ex_);
-            error_code ec;
-            stream->expires_at(deadline);
-            auto ip = asio::ip::make_address(url.host, ec);
-            if (!ec) {
-                co_await stream->async_connect(asio::ip::tcp::endpoint(ip, url.port),
-                                               asio::redirect_error(asio::use_awaitable, ec));
-            } else {
-                // A host name: resolve, racing the same deadline. The resolver has no timeout of its
-                // own (getaddrinfo on Asio's resolver thread), and the stream's deadline covers
-                // only the stream's operations, so a slow DNS server would hold the load past
-                // load_timeout.
-                using namespace asio::experimental::awaitable_operators;
-                asio::ip::tcp::resolver resolver(ex_);
-                asio::steady_timer timer(ex_, deadline);
-                auto raced = co_await (
-                    resolver.async_resolve(url.host, std::to_string(url.port), asio::as_tuple(asio::use_awaitable)) ||
-                    timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-                if (raced.index() == 1) {
-                    ec = beast::error::timeout;
-                } else {
-                    auto [resolve_ec, results] = std::get<0>(std::move(raced));
-                    ec = resolve_ec;
-                    if (!ec) co_await stream->async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
-                }
-            }
+            ec = co_await connect_stream(*stream, url, deadline);
             if (ec) co_return load_result{load_result::kind::failed, {}, describe(ec, false, timeout)};
             stream->socket().set_option(asio::ip::tcp::no_delay(true), ec);
         }
 
-        error_code ec;
         stream->expires_at(deadline);
         co_await http::async_write(*stream, req, asio::redirect_error(asio::use_awaitable, ec));
         beast::flat_buffer buffer;
@@ -116,18 +138,8 @@ asio::awaitable<load_result> http_loader::load(const upstream_url& url, std::str
             co_return load_result{load_result::kind::failed, {}, why};
         }
         auto& res = parser.get();
-        const unsigned status = res.result_int();
-        bool keep = res.keep_alive();
-        load_result out;
-        if (status == 200) {
-            out.outcome = load_result::kind::ok;
-            out.body = std::move(res.body());
-        } else if (status == 404) {
-            out.outcome = load_result::kind::not_found;
-        } else {
-            out.outcome = load_result::kind::failed;
-            out.reason = "HTTP " + std::to_string(status);
-        }
+        const bool keep = res.keep_alive();
+        load_result out = to_result(res);
         if (keep && slot->idle.size() < max_idle_) {
             stream->expires_never();
             slot->idle.push_back(std::move(stream));
