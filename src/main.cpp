@@ -68,6 +68,8 @@ void reload_routes(int argc, char** argv, herdguard::server& srv) {
 
 }  // namespace
 
+// The composition root, top to bottom: parse, configure logging, build, run, drain. Longer than
+// 60 lines because each step is a few lines of wiring that reads best in order.
 int main(int argc, char** argv) {
     auto parsed = herdguard::parse_command_line(argc, argv);
     if (auto* err = std::get_if<herdguard::config_error>(&parsed)) {

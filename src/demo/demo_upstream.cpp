@@ -70,6 +70,8 @@ asio::awaitable<void> sleep_ms(long ms) {
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+// One HTTP connection of the demo upstream, read as a script (parse, count, answer per the
+// controls); a test and demo tool, kept whole rather than split.
 asio::awaitable<void> serve(tcp::socket socket, state& st) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;

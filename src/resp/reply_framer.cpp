@@ -16,6 +16,9 @@ void reply_framer::reset() {
     error_.clear();
 }
 
+// One resumable loop over the reply's lines, longer than 60 lines on purpose: it is the
+// pass-through path's per-reply cost, and its state lives in members between calls, so helpers
+// would add calls per line without making the states easier to follow.
 frame_status reply_framer::feed(std::string_view data, std::size_t& length) {
     while (true) {
         if (pos_ >= data.size()) return frame_status::need_more;

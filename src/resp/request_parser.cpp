@@ -68,6 +68,8 @@ bool parse_int64(std::string_view text, std::int64_t& value) {
     return true;
 }
 
+// Longer than 60 lines on purpose: a transcription of Redis's sdssplitargs state machine (quotes,
+// escapes, \xHH), kept as one loop so it can be checked against Redis line by line.
 bool split_inline_args(std::string_view line, std::vector<std::string>& args) {
     std::size_t i = 0;
     const std::size_t n = line.size();

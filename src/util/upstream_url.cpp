@@ -60,6 +60,43 @@ std::optional<upstream_url> fail(std::string* problem, std::string text) {
     return std::nullopt;
 }
 
+// "host[:port]" or "[v6]:port" into `out`: "" or the problem.
+std::string parse_authority(std::string_view url, std::string_view authority, upstream_url& out) {
+    std::string_view host = authority;
+    std::string_view port;
+    bool has_port = false;
+    const bool bracketed = !authority.empty() && authority.front() == '[';
+    if (bracketed) {
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) return fmt::format("missing ']' in \"{}\"", url);
+        host = authority.substr(1, close - 1);
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return fmt::format("expected ':' after ']' in \"{}\"", url);
+            port = after.substr(1);
+            has_port = true;
+        }
+    } else if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
+        host = authority.substr(0, colon);
+        port = authority.substr(colon + 1);
+        has_port = true;
+    }
+    if (host.empty()) return fmt::format("missing host in \"{}\"", url);
+    for (char c : host) {
+        if (!is_host_char(c, bracketed)) return fmt::format("invalid character '{}' in host of \"{}\"", c, url);
+    }
+    out.host = std::string(host);
+    if (has_port) {
+        unsigned value = 0;
+        const char* last = port.data() + port.size();
+        auto [end, ec] = std::from_chars(port.data(), last, value);
+        if (port.empty() || end != last || ec != std::errc{} || value < 1 || value > 65535)
+            return fmt::format("port \"{}\" must be a number from 1 to 65535 in \"{}\"", port, url);
+        out.port = static_cast<std::uint16_t>(value);
+    }
+    return "";
+}
+
 }  // namespace
 
 // Placeholders are allowed only after the host: a key chosen by a client must never decide which
@@ -78,40 +115,8 @@ std::optional<upstream_url> parse_upstream_url(std::string_view url, std::string
     if (authority.find_first_of("{}") != std::string_view::npos)
         return fail(problem, fmt::format("placeholders are only allowed after the host in \"{}\"", url));
 
-    std::string_view host = authority;
-    std::string_view port;
-    bool has_port = false;
-    const bool bracketed = !authority.empty() && authority.front() == '[';
-    if (bracketed) {
-        const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) return fail(problem, fmt::format("missing ']' in \"{}\"", url));
-        host = authority.substr(1, close - 1);
-        const std::string_view after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') return fail(problem, fmt::format("expected ':' after ']' in \"{}\"", url));
-            port = after.substr(1);
-            has_port = true;
-        }
-    } else if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
-        host = authority.substr(0, colon);
-        port = authority.substr(colon + 1);
-        has_port = true;
-    }
-    if (host.empty()) return fail(problem, fmt::format("missing host in \"{}\"", url));
-    for (char c : host) {
-        if (!is_host_char(c, bracketed))
-            return fail(problem, fmt::format("invalid character '{}' in host of \"{}\"", c, url));
-    }
     upstream_url out;
-    out.host = std::string(host);
-    if (has_port) {
-        unsigned value = 0;
-        const char* last = port.data() + port.size();
-        auto [end, ec] = std::from_chars(port.data(), last, value);
-        if (port.empty() || end != last || ec != std::errc{} || value < 1 || value > 65535)
-            return fail(problem, fmt::format("port \"{}\" must be a number from 1 to 65535 in \"{}\"", port, url));
-        out.port = static_cast<std::uint16_t>(value);
-    }
+    if (std::string why = parse_authority(url, authority, out); !why.empty()) return fail(problem, std::move(why));
 
     const auto captures =
         match ? static_cast<unsigned long>(std::count(match->begin(), match->end(), '*')) : 0UL;
