@@ -80,8 +80,16 @@ measure() {
         die "GET $key through $bin returned nothing; log: $(tail -5 "$work/herdguard.log")"
     timeout 300 redis-benchmark -p "$port" -c 50 -P 16 -n "$n" -q GET "$key" >/dev/null 2>&1 ||
         die "redis-benchmark through $bin failed"
+    # SIGTERM, then wait for callgrind to write its counts: under valgrind, on a busy machine,
+    # exiting takes longer than lib.sh's 3 s before SIGKILL (which would lose the counts).
+    kill "$pid" 2>/dev/null
+    local _i
+    for _i in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     stop_pid "$pid"
-    awk '/^(summary|totals):/ {print $2; exit}' "$out"
+    local total
+    total=$(awk '/^(summary|totals):/ {print $2; exit}' "$out" 2>/dev/null)
+    [ -n "$total" ] || die "no callgrind counts from $bin (did it exit in time?)"
+    echo "$total"
 }
 
 declare -A samples
@@ -92,6 +100,7 @@ for round in $(seq 1 "$ROUNDS"); do
             [ $path = routed ] && key=product:1
             small=$(measure "$b" "$key" 2000)
             large=$(measure "$b" "$key" 20000)
+            [ -n "$small" ] && [ -n "$large" ] || die "measurement of $b $path failed (see above)"
             per=$(( (large - small) / 18000 ))
             log "round $round $b $path: $per instructions per request"
             samples["$b|$path"]+="$per "
