@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds herdguard and runs every test (CI runs exactly this; about 15 minutes from a fresh
 # machine on 2 cores, most of it compiling):
-#  1. release build: unit tests, the config check on the shipped example, the integration tests
+#  1. release build: the layer map of docs/DESIGN.md (scripts/check-layers.sh), unit tests, the
+#     config check on the shipped example, the integration tests
 #     (they start their own redis-server and herdguard processes on free loopback ports and stop
 #     them by PID), and the deployment checks (container, Kubernetes, alert rules, dashboard:
 #     scripts/validate-deploy.sh);
