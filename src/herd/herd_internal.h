@@ -69,8 +69,12 @@ using clock = std::chrono::steady_clock;
 
 inline void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
+// `since` may come from an injected clock (herd_context::now) ahead of the real one in tests:
+// never a negative duration.
 inline void observe(latency_histogram& h, clock::time_point since) {
-    h.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - since));
+    const auto now = clock::now();
+    h.observe(now > since ? std::chrono::duration_cast<std::chrono::microseconds>(now - since)
+                          : std::chrono::microseconds(0));
 }
 
 inline void observe_request(route_runtime& r, get_outcome o, clock::time_point since) {

@@ -48,14 +48,15 @@ asio::awaitable<resp::reply_value> call(backend& conn, std::string key, std::vec
         asio::use_awaitable, std::move(key), std::move(argv));
 }
 
-std::string random_token() {
-    auto& rng = thread_rng();
-    return fmt::format("{:016x}{:016x}", rng(), rng());
+std::string random_token(const herd_context& hc) {
+    const std::uint64_t a = hc.random();
+    const std::uint64_t b = hc.random();
+    return fmt::format("{:016x}{:016x}", a, b);
 }
 
 // ttl * (1 ± jitter), at least 1 ms.
-std::int64_t jittered_ms(duration ttl, double jitter) {
-    double f = 1.0 + jitter * (2.0 * thread_uniform01() - 1.0);
+std::int64_t jittered_ms(const herd_context& hc, duration ttl, double jitter) {
+    double f = 1.0 + jitter * (2.0 * uniform01_from(hc.random()) - 1.0);
     return std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(ttl.count()) * f));
 }
 
@@ -104,8 +105,9 @@ void log_breaker_change(const route_runtime& r, bool probe, std::uint64_t trips_
 // Steps 5 and 6: load behind the concurrency bound and the breaker, then write back under the
 // lease. Called only while holding the lease (`token`).
 asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::string& key, const std::string& token,
-                                              backend& conn, loader& http) {
+                                              herd_context& hc) {
     const auto& c = r.cfg;
+    backend& conn = hc.redis;
 
     if (r.loads_in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(c.max_concurrent_loads)) {
         bump(r.counters.loads_shed);
@@ -126,7 +128,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     auto trips_before = r.breaker.trips();
     r.loads_in_flight.fetch_add(1, std::memory_order_relaxed);
     const auto load_start = clock::now();
-    load_result res = co_await http.load(r.url, std::move(target), c.load_timeout, c.max_value_bytes);
+    load_result res = co_await hc.http.load(r.url, std::move(target), c.load_timeout, c.max_value_bytes);
     observe(r.latency.load, load_start);
     r.loads_in_flight.fetch_sub(1, std::memory_order_relaxed);
     r.breaker.record(*permit, res.outcome != load_result::kind::failed);  // a 404 is a healthy answer
@@ -135,7 +137,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     switch (res.outcome) {
         case load_result::kind::ok: {
             bump(r.counters.loads_ok);
-            std::int64_t px = jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c);
+            std::int64_t px = jittered_ms(hc, c.ttl, c.ttl_jitter) + keep_ms(c);
             std::vector<std::string> write_args{"EVAL", std::string(write_value_script), "3", key, lock_key(key),
                                           negative_key(key), token, res.body, std::to_string(px)};
             auto w = co_await call(conn, key, std::move(write_args));
@@ -146,7 +148,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
         }
         case load_result::kind::not_found: {
             bump(r.counters.loads_not_found);
-            std::int64_t px = c.negative_ttl.count() > 0 ? jittered_ms(c.negative_ttl, c.ttl_jitter) : 0;
+            std::int64_t px = c.negative_ttl.count() > 0 ? jittered_ms(hc, c.negative_ttl, c.ttl_jitter) : 0;
             std::vector<std::string> negative_args{"EVAL", std::string(write_negative_script), "3", key, lock_key(key),
                                           negative_key(key), token, std::to_string(px)};
             auto w = co_await call(conn, key, std::move(negative_args));
@@ -201,8 +203,8 @@ lease_state read_acquire(route_runtime& r, const resp::reply_value& v, flight_re
 asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, herd_context& hc) {
     const auto& c = r.cfg;
     backend& conn = hc.redis;
-    const std::string token = random_token();
-    const auto started = clock::now();
+    const std::string token = random_token(hc);
+    const auto started = hc.now();
     // Waiting on another holder is bounded: its lease expires within lock_ttl, after which one
     // flight takes it over; waiters have their own (shorter) timers on top.
     const auto give_up = started + c.lock_ttl + c.wait_timeout;
@@ -222,7 +224,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
             if (std::uint64_t suppressed = 0; contended && r.takeover_log.allow(suppressed))
                 spdlog::info("route '{}': took over the lease of '{}' ({} similar lines suppressed)", c.name, f->key,
                              suppressed);
-            result = co_await load_and_write(r, f->key, token, conn, hc.http);
+            result = co_await load_and_write(r, f->key, token, hc);
             break;
         }
         // "lost": another load holds the lease (here or on another instance).
@@ -231,7 +233,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
             contended = true;
         }
         if (!has_live_waiters(r, *f)) break;  // a background refresh: the holder refreshes
-        auto now = clock::now();
+        auto now = hc.now();
         if (now >= give_up) {
             result = {flight_result::kind::error, upstream_error(r, "lease holder did not finish")};
             break;
@@ -255,7 +257,7 @@ asio::awaitable<void> run_unprotected(route_runtime& r, std::shared_ptr<flight> 
     if (res.outcome == load_result::kind::ok) {
         bump(r.counters.loads_ok);
         std::vector<std::string> set_args{"SET", f->key, res.body, "PX",
-                                        std::to_string(jittered_ms(c.ttl, c.ttl_jitter) + keep_ms(c))};
+                                        std::to_string(jittered_ms(hc, c.ttl, c.ttl_jitter) + keep_ms(c))};
         co_await call(hc.redis, f->key, std::move(set_args));
         std::string bulk;
         resp::append_bulk(bulk, res.body);

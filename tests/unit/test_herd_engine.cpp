@@ -222,3 +222,80 @@ TEST_CASE("herd engine: a failed load is remembered for error_ttl, or 250 ms mar
         }
     }
 }
+
+namespace {
+
+// The injected clock and randomness (herd_context::now, ::random): plain functions, so the test
+// state is static. Each test sets it first.
+herd_context::clock::time_point fake_now;
+herd_context::clock::time_point fake_clock() { return fake_now; }
+std::uint64_t fake_draws = 0;
+std::uint64_t fake_random() { return fake_draws++ == 0 ? 0x1111111111111111ULL : 0; }
+
+}  // namespace
+
+TEST_CASE("herd engine: the fresh memo follows the injected clock", "[herd_engine]") {
+    engine_fixture f;
+    fake_now = herd_context::clock::now();
+    f.hc.now = &fake_clock;
+    recorded first;
+    f.get("k:1", first);
+    // Fresh for an hour more than the stale window keeps: remembered fresh (for 1 s at most).
+    CHECK(f.redis.answer(":3900000\r\n").argv[0] == "PTTL");
+    f.redis.answer("$2\r\nv0\r\n");
+    CHECK(first.replies == std::vector<std::string>{"$2\r\nv0\r\n"});
+
+    recorded second;
+    f.get("k:1", second);
+    REQUIRE(f.redis.sent.size() == 1);  // GET alone: the memo knows it fresh
+    CHECK(f.redis.answer("$2\r\nv0\r\n").argv[0] == "GET");
+    CHECK(f.counter(&route_counters::memo_hits) == 1);
+
+    fake_now += 2s;  // past the memo's 1 s window
+    recorded third;
+    f.get("k:1", third);
+    REQUIRE(f.redis.sent.size() == 2);
+    CHECK(f.redis.sent.front().argv[0] == "PTTL");
+    f.redis.answer(":3900000\r\n");
+    f.redis.answer("$2\r\nv0\r\n");
+    CHECK(f.counter(&route_counters::memo_hits) == 1);
+    CHECK(f.counter(&route_counters::hits) == 3);
+}
+
+TEST_CASE("herd engine: a lease holder that never finishes is given up on at lock_ttl + wait_timeout",
+          "[herd_engine]") {
+    auto r = test_route();
+    r.lock_ttl = 1000ms;
+    r.wait_timeout = 10s;  // the waiter's own (real) timer must not be what answers it
+    engine_fixture f(r);
+    fake_now = herd_context::clock::now();
+    f.hc.now = &fake_clock;
+    recorded slot;
+    f.get("k:1", slot);
+    f.answer_read_miss();
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*1\r\n$4\r\nlost\r\n");
+    fake_now += 12s;  // the holder's lease and our patience are both long gone by the next poll
+    REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
+    CHECK(slot.replies ==
+          std::vector<std::string>{"-ERR herdguard: upstream 'r' unavailable (lease holder did not finish)\r\n"});
+    CHECK(f.redis.sent.empty());  // it did not poll again
+    CHECK(f.http.calls == 0);
+}
+
+TEST_CASE("herd engine: lease tokens and TTL jitter come from the injected randomness", "[herd_engine]") {
+    engine_fixture f;  // ttl 60 s, jitter 0.2, stale_if_error 300 s kept after it
+    fake_draws = 0;
+    f.hc.random = &fake_random;
+    recorded slot;
+    f.get("k:1", slot);
+    f.answer_read_miss();
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    auto acquire = f.redis.answer("*1\r\n$3\r\nwon\r\n");
+    CHECK(acquire.argv[7] == "11111111111111110000000000000000");
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    auto write = f.redis.answer(":1\r\n");
+    // A draw of 0 is the bottom of the jitter: 60 s * (1 - 0.2), plus the 300 s kept for stale.
+    CHECK(write.argv[8] == std::to_string(48000 + 300000));
+    REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
+}

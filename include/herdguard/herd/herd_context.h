@@ -5,19 +5,30 @@
 // from server/), and its unit tests build one around a scripted backend and loader.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+
 #include <boost/asio/io_context.hpp>
 
 #include "herdguard/herd/fresh_memo.h"
 #include "herdguard/loader/loader.h"
 #include "herdguard/upstream/backend.h"
+#include "herdguard/util/random.h"
 
 namespace herdguard {
 
 struct herd_context {
+    using clock = std::chrono::steady_clock;
+
     boost::asio::io_context& io;
     fresh_memo& memo;  // routed keys seen fresh on this thread (fresh_memo.h)
     loader& http;
     backend& redis;  // flights take leases and write back through it
+    // The engine's clock and randomness, injectable for tests: `now` for freshness (the memo),
+    // request start and the lease's give-up time; `random` for lease tokens and TTL jitter.
+    // (Timers, wait_timeout and the poll interval, run on Asio's steady clock.)
+    clock::time_point (*now)() = &clock::now;
+    std::uint64_t (*random)() = &thread_random;
 };
 
 }  // namespace herdguard
