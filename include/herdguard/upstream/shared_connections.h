@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -20,10 +21,13 @@ public:
         return c;
     }
     const std::vector<std::shared_ptr<redis_connection>>& all() const { return all_; }
-    // backend: each command on the next connection (one Redis behind all of them).
+    // backend: one Redis behind all of them. A key always goes to the same connection, so the
+    // replies for one key come back in the order sent (backend.h's promise, which round-robin
+    // per command would break); keyless commands take turns.
     using backend::request;
-    void request(std::string_view, std::span<const std::string_view> argv, reply_handler* handler) override {
-        pick().send_command(argv, handler);
+    void request(std::string_view key, std::span<const std::string_view> argv, reply_handler* handler) override {
+        redis_connection& c = key.empty() || all_.size() == 1 ? pick() : *all_[std::hash<std::string_view>{}(key) % all_.size()];
+        c.send_command(argv, handler);
     }
 
 private:
