@@ -51,6 +51,10 @@ const std::string& sanitizer();
 // retry with a new port when the child reports the address in use.
 std::uint16_t free_port();
 
+// A blocking TCP connection to 127.0.0.1:port with send/receive timeouts and TCP_NODELAY; -1 with
+// `why` set on failure. The caller closes it.
+int connect_loopback(std::uint16_t port, milliseconds io_timeout, std::string& why);
+
 // A per-test scratch directory (logs, redis dir, configs) under $TMPDIR, named after the running
 // Catch test. Removed on destruction unless HERDGUARD_IT_KEEP_TMP is set (for post-mortems).
 class temp_dir {

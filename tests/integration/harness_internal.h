@@ -50,10 +50,6 @@ readiness wait_until_answering(process& proc, Probe answers) {
 // The child's log says its port was taken (a race with another process for a free port).
 bool log_says_port_taken(const process& proc);
 
-// A loopback TCP connection with send/receive timeouts and TCP_NODELAY; -1 with `why` set on
-// failure.
-int connect_loopback(std::uint16_t port, milliseconds io_timeout, std::string& why);
-
 struct fd_guard {
     int fd;
     ~fd_guard() {

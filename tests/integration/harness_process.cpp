@@ -123,6 +123,9 @@ bool log_says_port_taken(const process& proc) {
            tail.find("eaddrinuse") != std::string::npos;
 }
 
+
+}  // namespace detail
+
 int connect_loopback(std::uint16_t port, milliseconds io_timeout, std::string& why) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -145,8 +148,6 @@ int connect_loopback(std::uint16_t port, milliseconds io_timeout, std::string& w
     }
     return fd;
 }
-
-}  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
 namespace {

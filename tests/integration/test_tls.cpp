@@ -2,9 +2,6 @@
 // against redis-server --port 0 --tls-port). Certificates are made per test with the openssl CLI
 // in the test's temp dir: a CA, a server certificate for 127.0.0.1 and localhost, a client
 // certificate, and a second CA that signed none of them. No key is committed.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -414,27 +411,17 @@ TEST_CASE("TLS config errors name the file, the field and the problem", "[integr
 namespace {
 
 // One mutual-TLS client on its own thread: connects over TCP, waits at `start` with every other
-// client, then runs its handshake, SET and GET. Blocking sockets with 10 s send/receive timeouts,
+// client, then runs its handshake, SET and GET. A blocking socket with 10 s send/receive timeouts,
 // so a stuck server fails the client instead of hanging the test. Returns "" or what went wrong.
 std::string tls_set_get(SSL_CTX* ctx, std::uint16_t port, int id, std::latch& start) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return "socket failed";
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    start.arrive_and_wait();  // every client handshakes at once, even one whose connect failed
     std::string problem;
+    const int fd = connect_loopback(port, 10s, problem);
+    const bool connected = fd >= 0;
+    start.arrive_and_wait();  // every client handshakes at once, even one whose connect failed
     SSL* ssl = connected ? SSL_new(ctx) : nullptr;
-    if (!connected) {
-        problem = "connect failed";
-    } else if (SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
+    if (connected && (SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1)) {
         problem = "handshake failed: " + std::to_string(ERR_get_error());
-    } else {
+    } else if (connected) {  // (otherwise `problem` says why the connect failed)
         const std::string key = "tls:herd:" + std::to_string(id);
         const std::string request = encode_command({"SET", key, "v" + std::to_string(id)}) +
                                     encode_command({"GET", key});
@@ -453,7 +440,7 @@ std::string tls_set_get(SSL_CTX* ctx, std::uint16_t port, int id, std::latch& st
         SSL_shutdown(ssl);
     }
     if (ssl) SSL_free(ssl);
-    ::close(fd);
+    if (fd >= 0) ::close(fd);
     return problem;
 }
 

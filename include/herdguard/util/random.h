@@ -21,6 +21,6 @@ inline std::uint64_t thread_random() { return thread_rng()(); }
 inline double uniform01_from(std::uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
 
 // Uniform on [0, 1).
-inline double thread_uniform01() { return std::uniform_real_distribution<double>(0.0, 1.0)(thread_rng()); }
+inline double thread_uniform01() { return uniform01_from(thread_random()); }
 
 }  // namespace herdguard
