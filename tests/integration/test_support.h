@@ -94,4 +94,14 @@ inline void require_proxy_alive(proxy_stack& stack) {
     REQUIRE(stack.proxy.running());
 }
 
+// A fresh proxy_stack; runs the sequence through the proxy and directly (compare_sequence), then
+// checks the proxy is still alive.
+inline void run_comparison(const std::vector<command>& sequence) {
+    proxy_stack stack;
+    auto via_proxy = stack.proxy_client();
+    auto direct = stack.direct_client();
+    compare_sequence(via_proxy, direct, sequence);
+    require_proxy_alive(stack);
+}
+
 }  // namespace herdguard::test

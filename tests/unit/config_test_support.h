@@ -1,10 +1,14 @@
 // Helpers shared by the config unit tests: load YAML text or a command line and get either the
 // config or the error message ("(accepted)" when there was none, so a wrongly accepted input
-// shows in the failure).
+// shows in the failure), and a temporary config file.
 #pragma once
+
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <map>
 #include <optional>
@@ -65,5 +69,27 @@ inline command_line cli_ok(std::vector<std::string> args, const fake_env& env = 
     REQUIRE_FALSE(error);
     return std::get<command_line>(result);
 }
+
+// A file under the temp directory, removed when the test ends.
+class temp_file {
+  public:
+    explicit temp_file(const std::string& content) {
+        static int counter = 0;
+        path_ = std::filesystem::temp_directory_path() /
+                ("herdguard-config-test-" + std::to_string(::getpid()) + "-" +
+                 std::to_string(counter++) + ".yaml");
+        std::ofstream(path_) << content;
+    }
+    ~temp_file() {
+        std::error_code ignored;
+        std::filesystem::remove(path_, ignored);
+    }
+    temp_file(const temp_file&) = delete;
+    temp_file& operator=(const temp_file&) = delete;
+    std::string path() const { return path_.string(); }
+
+  private:
+    std::filesystem::path path_;
+};
 
 }  // namespace herdguard::test
