@@ -19,8 +19,25 @@
 
 #include "herdguard/admin/admin_server.h"
 #include "herdguard/server/session.h"
+#include "herdguard/upstream/redis_connection.h"
+#include "herdguard/upstream/shared_connections.h"
 
 namespace herdguard {
+
+// The worker's Redis side: its shared connections, handed to sessions and the herd engine as
+// backends, and the private connections sessions open. Here, so that what includes worker.h
+// (the session) knows backends only, never a redis_connection.
+worker::worker(server_state& s, std::size_t i)
+    : server(s), index(i), shared(std::make_unique<shared_connections>()), herd{ctx, memo, *http, *shared} {}
+
+worker::~worker() = default;
+
+backend& worker::session_backend() { return shared->pick(); }
+
+std::shared_ptr<client_link> worker::open_client_link() {
+    return std::make_shared<redis_connection>(ctx.get_executor(), server.cfg.redis, redis_connection::mode::private_,
+                                              stats, &server.registry, server.tls.redis.get());
+}
 
 std::vector<counter_value> server_state::summed_counters() const {
     std::vector<const worker_stats*> stats;
@@ -31,7 +48,7 @@ std::vector<counter_value> server_state::summed_counters() const {
 stats_source::redis_links server_state::shared_redis_links() const {
     redis_links links;
     for (const auto* w : workers) {
-        for (const auto& c : w->shared.all()) {
+        for (const auto& c : w->shared->all()) {
             ++links.total;
             if (c->is_up()) ++links.up;
         }
@@ -164,7 +181,7 @@ void server::run() {
             auto c = std::make_shared<redis_connection>(w->ctx.get_executor(), cfg_.redis,
                                                         redis_connection::mode::shared, w->stats, &state_.registry,
                                                         state_.tls.redis.get());
-            w->shared.add(c);
+            w->shared->add(c);
             c->start();
         }
         threads_.emplace_back([&ctx = w->ctx] {

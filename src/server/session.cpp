@@ -30,12 +30,18 @@ resp::parser_limits limits_from(const config& cfg) {
 
 }  // namespace
 
+// The request as the client sent it; an inline one (or one whose argv herdguard rewrote) is
+// encoded from argv by the connection, in RESP.
+passthrough session::passthrough_of(const resp::request& req, bool no_timeout) {
+    return {req.argv, req.is_inline ? std::string_view() : std::string_view(req.raw), no_timeout};
+}
+
 session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
     : socket_(std::move(socket)),
       worker_(w),
       cfg_(w.server.cfg),
       stats_(w.stats),
-      shared_(w.shared.pick()),
+      shared_(w.session_backend()),
       parser_(limits_from(w.server.cfg)),
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
@@ -312,7 +318,7 @@ session::routed_keys session::find_routes(const resp::request& req, const comman
 // A client with a private connection uses it for everything it sends to Redis, except the
 // read-through path, whose reads belong on the shared connection (the ordering rule in
 // process() first drains the private one). nullptr: answered locally.
-redis_connection* session::target_of(const command_plan& p, const routed_keys& routed) const {
+backend* session::target_of(const command_plan& p, const routed_keys& routed) const {
     if (p.local) return nullptr;
     if (private_ && !routed.any()) return private_.get();
     return &shared_;
@@ -320,7 +326,7 @@ redis_connection* session::target_of(const command_plan& p, const routed_keys& r
 
 void session::execute(const resp::request& req, const command_plan& p, const routed_keys& routed) {
     if (p.open_private && !private_) open_private();
-    redis_connection* target = target_of(p, routed);
+    backend* target = target_of(p, routed);
     const auto& argv = req.argv;
     switch (p.kind) {
         case command_kind::relay:
@@ -374,7 +380,7 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
     forward(req, *target, p);
 }
 
-void session::forward(const resp::request& req, redis_connection& conn, const command_plan& p) {
+void session::forward(const resp::request& req, backend& to, const command_plan& p) {
     stats_.commands_forwarded.add();
     const auto& argv = req.argv;
     auto& herd = worker_.server.herd;
@@ -387,10 +393,8 @@ void session::forward(const resp::request& req, redis_connection& conn, const co
     }
     if (p.transaction == transaction_effect::begins) state_.in_multi = true;
     else if (p.transaction == transaction_effect::ends) state_.in_multi = false;
-    last_target_ = &conn;
-    auto& slot = new_slot();
-    if (req.is_inline) conn.send_command(req.argv, &slot, p.no_timeout);
-    else conn.send(req.raw, &slot, p.no_timeout);
+    last_target_ = &to;
+    to.pass(passthrough_of(req, p.no_timeout), &new_slot());
 }
 
 void session::relay(const resp::request& req) {
@@ -405,8 +409,7 @@ void session::relay(const resp::request& req) {
         });
     }
     stats_.commands_forwarded.add();
-    if (req.is_inline) private_->send_command(req.argv, nullptr, true);
-    else private_->send(req.raw, nullptr, true);
+    private_->pass(passthrough_of(req, true), nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------

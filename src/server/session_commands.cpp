@@ -43,13 +43,12 @@ void session::herd_mget(const resp::request& req) {
     for (std::size_t i = 1; i < argv.size(); ++i) {
         auto& part = op->part_handler(i - 1);
         if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_.herd, shared_, part);
-        else shared_.send_command({"GET", argv[i]}, &part);
+        else shared_.request(argv[i], {"GET", argv[i]}, &part);
     }
     op->dispatched();
 }
 
-void session::handle_info(const resp::request& req, const command_plan& p, redis_connection* target) {
-    const auto& argv = req.argv;
+void session::handle_info(const resp::request& req, const command_plan& p, backend* target) {
     if (p.local) {
         std::string out;
         resp::append_bulk(out, herdguard_info(worker_.server));  // taken before this command counts
@@ -68,8 +67,7 @@ void session::handle_info(const resp::request& req, const command_plan& p, redis
     last_target_ = target;
     auto& slot = new_slot();
     auto* wrap = new info_append(slot, std::move(section));
-    if (req.is_inline) target->send_command(argv, wrap);
-    else target->send(req.raw, wrap);
+    target->pass(passthrough_of(req, false), wrap);
 }
 
 void session::handle_reset() {
@@ -85,7 +83,7 @@ void session::handle_reset() {
     reply_local("+RESET\r\n");
 }
 
-void session::handle_client(const resp::request& req, const command_plan& p, redis_connection* target) {
+void session::handle_client(const resp::request& req, const command_plan& p, backend* target) {
     const auto& argv = req.argv;
     if (p.client == client_subcommand::kill) {
         if (auto refusal = refuse_client_kill(argv, worker_.server.registry)) {
@@ -105,18 +103,16 @@ void session::handle_client(const resp::request& req, const command_plan& p, red
 
 void session::open_private() {
     stats_.private_connections.add();
-    private_ = std::make_shared<redis_connection>(socket_.get_executor(), cfg_.redis,
-                                                  redis_connection::mode::private_, stats_,
-                                                  &worker_.server.registry, worker_.server.tls.redis.get());
+    private_ = worker_.open_client_link();
     std::weak_ptr<session> weak = weak_from_this();
     private_->set_on_closed([weak](std::string_view) {
         if (auto s = weak.lock()) s->on_private_closed();
     });
     private_->start();
     // Replay what the client set while it was on the shared connection.
-    if (state_.name) private_->send_command({"CLIENT", "SETNAME", *state_.name}, &discard_reply());
-    if (state_.lib_name) private_->send_command({"CLIENT", "SETINFO", "LIB-NAME", *state_.lib_name}, &discard_reply());
-    if (state_.lib_ver) private_->send_command({"CLIENT", "SETINFO", "LIB-VER", *state_.lib_ver}, &discard_reply());
+    if (state_.name) private_->request("", {"CLIENT", "SETNAME", *state_.name}, &discard_reply());
+    if (state_.lib_name) private_->request("", {"CLIENT", "SETINFO", "LIB-NAME", *state_.lib_name}, &discard_reply());
+    if (state_.lib_ver) private_->request("", {"CLIENT", "SETINFO", "LIB-VER", *state_.lib_ver}, &discard_reply());
 }
 
 void session::on_private_closed() {

@@ -5,10 +5,7 @@
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -48,8 +45,7 @@ redis_connection::redis_connection(asio::any_io_executor ex, const redis_config&
       mode_(m),
       stats_(stats),
       registry_(registry),
-      tls_(tls),
-      stream_(stream_socket(ex)),
+      transport_(ex, cfg_, tls),
       backoff_timer_(ex),
       pipeline_(cfg.max_pending) {
     rbuf_.resize(read_chunk);
@@ -66,8 +62,7 @@ void redis_connection::stop() {
     stopped_ = true;
     push_sink_ = nullptr;
     on_closed_ = nullptr;
-    error_code ignored;
-    stream_.close(ignored);
+    transport_.stop();
     backoff_timer_.cancel();
     state_ = state::closed;
     up_.store(false, std::memory_order_relaxed);
@@ -137,14 +132,13 @@ void redis_connection::do_write() {
         }
         self->do_write();
     };
-    asio::async_write(stream_, asio::buffer(inflight_),
+    asio::async_write(transport_.stream(), asio::buffer(inflight_),
                       asio::bind_allocator(handler_allocator<int>(write_memory_), std::move(on_written)));
 }
 
 void redis_connection::drop(std::string reason) {
     if (drop_reason_.empty()) drop_reason_ = std::move(reason);
-    error_code ignored;
-    stream_.close(ignored);
+    transport_.close();
 }
 
 void redis_connection::fail_all(const std::string& reason) {
@@ -203,8 +197,7 @@ asio::awaitable<void> redis_connection::run() {
             }
         }
         if (stopped_) co_return;
-        error_code ignored;
-        stream_.close(ignored);
+        transport_.close();
         if (mode_ == mode::private_) {
             state_ = state::closed;
             fail_all(reason);
@@ -225,85 +218,40 @@ asio::awaitable<void> redis_connection::run() {
 // which makes whichever operation is pending complete with an error.
 asio::awaitable<std::string> redis_connection::connect_and_handshake() {
     auto self = shared_from_this();
-    // The flag outlives this frame: a timer that fired just as we finished must not touch it.
-    auto state = std::make_shared<connect_attempt>();
+    // The flags outlive this frame: a timer that fired just as we finished must not touch them.
+    auto attempt = std::make_shared<redis_transport::attempt>();
     asio::steady_timer deadline(ex_);
     deadline.expires_after(cfg_.connect_timeout);
-    deadline.async_wait([self, state](const error_code& ec) {
-        if (ec || state->done) return;
-        state->timed_out = true;
-        error_code ignored;
-        self->stream_.close(ignored);
+    deadline.async_wait([self, attempt](const error_code& ec) {
+        if (ec || attempt->done) return;
+        attempt->timed_out = true;
+        self->transport_.close();
     });
     struct finish_on_exit {
         asio::steady_timer& t;
-        connect_attempt& a;
+        redis_transport::attempt& a;
         ~finish_on_exit() {
             a.done = true;
             t.cancel();
         }
-    } guard{deadline, *state};
+    } guard{deadline, *attempt};
 
-    std::string why = co_await connect_transport(*state);
-    if (why.empty()) why = co_await run_handshake(*state);
-    if (why.empty()) learn_local_address();
+    std::string why = co_await transport_.connect(*attempt);
+    if (why.empty()) why = co_await run_handshake(*attempt);
+    // A shared connection's address, for the CLIENT KILL policy (client_kill.h).
+    if (why.empty() && mode_ == mode::shared) local_addr_ = transport_.local_address();
     co_return why;
-}
-
-std::string redis_connection::connect_timeout_text() const {
-    return "connect timeout after " + std::to_string(cfg_.connect_timeout.count()) + "ms";
-}
-
-// The transport: resolve and connect (TCP or unix socket), then TLS when redis.tls is on.
-asio::awaitable<std::string> redis_connection::connect_transport(const connect_attempt& attempt) {
-    error_code ec;
-    auto& socket = stream_.socket();
-    stream_.disable_tls();  // the previous connection's TLS session, if any, is over
-    if (cfg_.addr.is_unix) {
-        asio::local::stream_protocol::endpoint ep(cfg_.addr.host);
-        co_await socket.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
-    } else {
-        asio::ip::tcp::resolver resolver(ex_);
-        auto results = co_await resolver.async_resolve(cfg_.addr.host, std::to_string(cfg_.addr.port),
-                                                       asio::redirect_error(asio::use_awaitable, ec));
-        if (ec)
-            co_return attempt.timed_out ? connect_timeout_text() : "resolve " + cfg_.addr.host + ": " + ec.message();
-        ec = asio::error::host_not_found;
-        for (const auto& entry : results) {
-            if (attempt.timed_out || stopped_) break;
-            error_code close_ec;
-            socket.close(close_ec);
-            co_await socket.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
-            if (!ec) break;
-        }
-        if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    }
-    if (attempt.timed_out) co_return connect_timeout_text();
-    if (ec) co_return ec.message();
-    if (stopped_) co_return "stopped";
-
-    if (tls_ != nullptr) {
-        // Still under the connect deadline: a server that accepts but never answers the
-        // handshake (plain Redis on a TLS address, a stuck peer) times out like a connect.
-        stream_.enable_tls(*tls_);
-        set_redis_peer_name(stream_.native_handle(), cfg_);
-        co_await stream_.async_handshake(/*as_server=*/false, asio::redirect_error(asio::use_awaitable, ec));
-        if (attempt.timed_out) co_return connect_timeout_text() + " (in the TLS handshake)";
-        if (ec) co_return "TLS handshake failed: " + tls_handshake_error(ec, stream_.native_handle());
-        if (stopped_) co_return "stopped";
-    }
-    co_return "";
 }
 
 // The handshake (upstream/handshake.h): AUTH and SELECT as configured; shared connections also
 // learn their client id so CLIENT KILL from a client can be refused when it targets them.
-asio::awaitable<std::string> redis_connection::run_handshake(const connect_attempt& attempt) {
+asio::awaitable<std::string> redis_connection::run_handshake(const redis_transport::attempt& attempt) {
     const handshake_plan hello = plan_handshake(cfg_, mode_ == mode::shared);
     const int replies = hello.replies;
     if (replies == 0) co_return "";
     error_code ec;
-    co_await asio::async_write(stream_, asio::buffer(hello.bytes), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return attempt.timed_out ? connect_timeout_text() : "handshake write: " + ec.message();
+    co_await asio::async_write(transport_.stream(), asio::buffer(hello.bytes), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return attempt.timed_out ? transport_.timeout_text() : "handshake write: " + ec.message();
 
     for (int i = 0; i < replies; ++i) {
         std::size_t length = 0;
@@ -312,10 +260,10 @@ asio::awaitable<std::string> redis_connection::run_handshake(const connect_attem
             if (st == resp::frame_status::complete) break;
             if (st == resp::frame_status::error) co_return "bad handshake reply: " + handshake_framer_.error();
             if (rend_ == rbuf_.size()) co_return "handshake reply too large";
-            std::size_t n = co_await stream_.async_read_some(
+            std::size_t n = co_await transport_.stream().async_read_some(
                 asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
                 asio::redirect_error(asio::use_awaitable, ec));
-            if (ec) co_return attempt.timed_out ? connect_timeout_text() : "handshake read: " + ec.message();
+            if (ec) co_return attempt.timed_out ? transport_.timeout_text() : "handshake read: " + ec.message();
             rend_ += n;
         }
         std::string_view reply(rbuf_.data() + rstart_, length);
@@ -324,21 +272,6 @@ asio::awaitable<std::string> redis_connection::run_handshake(const connect_attem
         if (std::string why = read_handshake_reply(reply, is_client_id, client_id_); !why.empty()) co_return why;
     }
     co_return "";
-}
-
-// A shared connection's address as Redis shows it in CLIENT LIST (ip:port, [ip]:port for IPv6,
-// as address prints it), for the CLIENT KILL policy.
-void redis_connection::learn_local_address() {
-    if (mode_ != mode::shared || cfg_.addr.is_unix) return;
-    error_code ec;
-    auto ep = stream_.socket().local_endpoint(ec);
-    if (ec) return;
-    auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
-    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return;
-    asio::ip::tcp::endpoint tcp_ep;
-    std::memcpy(tcp_ep.data(), ep.data(), ep.size());
-    tcp_ep.resize(ep.size());
-    local_addr_ = address{false, tcp_ep.address().to_string(), tcp_ep.port()}.to_string();
 }
 
 asio::awaitable<std::string> redis_connection::read_loop() {
@@ -361,7 +294,7 @@ asio::awaitable<std::string> redis_connection::read_loop() {
         }
         if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
         error_code ec;
-        std::size_t n = co_await stream_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+        std::size_t n = co_await transport_.stream().async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
                                                          asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
             if (!drop_reason_.empty()) co_return drop_reason_;

@@ -30,5 +30,14 @@ TEST_CASE("shared connections: a key keeps to one connection, keyless commands t
     for (int i = 0; i < 3; ++i) b.request("", {"PING"}, &discard_reply());
     auto after_keyless = pending();
     for (std::size_t i = 0; i < after_keyless.size(); ++i) CHECK(after_keyless[i] == after_key[i] + 1);
+    // A client's command passed through goes by its first key (resp/command_keys.h): with the
+    // commands sent for that key above, not round-robin.
+    const std::vector<std::string_view> set{"SET", "k:1", "v"};
+    b.pass({set, "*3\r\n$3\r\nSET\r\n$3\r\nk:1\r\n$1\r\nv\r\n"}, &discard_reply());
+    const std::vector<std::string_view> eval{"EVAL", "return 1", "1", "k:1"};
+    b.pass({eval, ""}, &discard_reply());
+    auto after_pass = pending();
+    for (std::size_t i = 0; i < after_pass.size(); ++i)
+        CHECK(after_pass[i] == after_keyless[i] + (after_key[i] == 5u ? 2u : 0u));
     for (auto& c : shared.all()) c->stop();
 }

@@ -35,7 +35,8 @@
 #include "herdguard/server/command_plan.h"
 #include "herdguard/server/reply_queue.h"
 #include "herdguard/server/worker.h"
-#include "herdguard/upstream/redis_connection.h"
+#include "herdguard/tls/tls_stream.h"
+#include "herdguard/upstream/backend.h"
 #include "herdguard/util/handler_memory.h"
 
 namespace herdguard {
@@ -76,14 +77,15 @@ private:
     asio::awaitable<void> idle_watchdog();
     planning_context planning() const;
     routed_keys find_routes(const resp::request& req, const command_plan& p) const;
-    redis_connection* target_of(const command_plan& p, const routed_keys& routed) const;
+    backend* target_of(const command_plan& p, const routed_keys& routed) const;
     void execute(const resp::request& req, const command_plan& p, const routed_keys& routed);
-    void forward(const resp::request& req, redis_connection& conn, const command_plan& p);
+    void forward(const resp::request& req, backend& to, const command_plan& p);
     void relay(const resp::request& req);
+    static passthrough passthrough_of(const resp::request& req, bool no_timeout);
 
     void handle_reset();
-    void handle_client(const resp::request& req, const command_plan& p, redis_connection* target);
-    void handle_info(const resp::request& req, const command_plan& p, redis_connection* target);
+    void handle_client(const resp::request& req, const command_plan& p, backend* target);
+    void handle_info(const resp::request& req, const command_plan& p, backend* target);
     void herd_get(const resp::request& req, route_runtime& route);
     void herd_mget(const resp::request& req);
     bool auth_gate(resp::request& req, command_kind kind);
@@ -105,7 +107,7 @@ private:
     worker& worker_;
     const config& cfg_;
     worker_stats& stats_;
-    redis_connection& shared_;
+    backend& shared_;  // worker::session_backend(): one Redis connection for all our commands
     resp::request_parser parser_;
 
     std::vector<char> rbuf_;
@@ -120,7 +122,7 @@ private:
     std::shared_ptr<session> keep_alive_;  // held while replies are outstanding
 
     reply_queue replies_{*this};  // unanswered or not yet written, oldest first
-    redis_connection* last_target_ = nullptr;
+    backend* last_target_ = nullptr;
 
     std::string out_;   // replies waiting to be written
     std::string wout_;  // the write in flight
@@ -128,7 +130,7 @@ private:
     bool close_after_write_ = false;
     asio::steady_timer idle_timer_;  // limits.client_timeout; before that, tls.handshake_timeout
 
-    std::shared_ptr<redis_connection> private_;
+    std::shared_ptr<client_link> private_;
     client_state state_;  // name, reply mode, auth, transaction, db, relay (client_state.h)
     bool closing_ = false;
     bool closed_ = false;

@@ -15,12 +15,14 @@
 #include "herdguard/loader/http_loader.h"
 #include "herdguard/metrics/stats_source.h"
 #include "herdguard/stats/stats.h"
-#include "herdguard/upstream/redis_connection.h"
-#include "herdguard/upstream/shared_connections.h"
+#include "herdguard/upstream/backend.h"
+#include "herdguard/upstream/connection_registry.h"
 #include "herdguard/util/log_limiter.h"
 #include "herdguard/tls/tls_context.h"
 
 namespace herdguard {
+
+namespace asio = boost::asio;
 
 // State every worker reads; owned by the server, outlives all workers. It is also what INFO,
 // /metrics and the admin endpoints read (stats_source), defined in server.cpp.
@@ -43,8 +45,20 @@ struct server_state final : stats_source {
     std::vector<worker*> workers;  // for INFO: every worker's counters
 };
 
+class shared_connections;
+
 struct worker {
-    worker(server_state& s, std::size_t i) : server(s), index(i) {}
+    worker(server_state& s, std::size_t i);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    // What a new client session sends through: one of the shared connections, the same for all
+    // of its commands, so they reach Redis in the order the client sent them, as on a direct
+    // connection (round-robin over sessions spreads the load).
+    backend& session_backend();
+    // A connection of the client's own, for its stateful modes (client_link in backend.h).
+    std::shared_ptr<client_link> open_client_link();
 
     server_state& server;
     std::size_t index;
@@ -52,8 +66,10 @@ struct worker {
     worker_stats stats;
     std::unique_ptr<http_loader> http = std::make_unique<http_loader>(ctx.get_executor());
     fresh_memo memo;  // routed keys seen fresh: their hits need GET alone, not GET + PTTL
-    shared_connections shared;
-    herd_context herd{ctx, memo, *http, shared};  // what the herd engine may use of this worker
+    // The shared, pipelined Redis connections (shared_connections.h): behind a pointer, so what
+    // includes this file (the session) sees backends only, never a connection.
+    std::unique_ptr<shared_connections> shared;
+    herd_context herd;  // what the herd engine may use of this worker
 };
 
 }  // namespace herdguard

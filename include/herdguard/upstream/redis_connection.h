@@ -12,6 +12,9 @@
 //
 // Threading: every member runs on the connection's executor (one worker's io_context, single
 // threaded); callers must be on that executor too.
+// Its parts: the transport (redis_transport.h: resolve, connect, TLS), the handshake as data
+// (handshake.h: AUTH, SELECT, CLIENT ID), and the sans-I/O pipeline (reply_pipeline.h: pending
+// requests and reply delivery). This file drives them: the run loop, batching, the watchdog.
 // TLS (redis.tls): after the TCP connect, a TLS handshake with SNI and certificate verification,
 // inside the same connect_timeout; each reconnect starts a new TLS session.
 // Timeouts: connect + handshake within connect_timeout; each request within command_timeout unless
@@ -22,13 +25,10 @@
 #include <chrono>
 #include <cstdint>
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <span>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,14 +43,14 @@
 #include "herdguard/upstream/backend.h"
 #include "herdguard/upstream/connection_registry.h"
 #include "herdguard/upstream/reply_handler.h"
+#include "herdguard/upstream/redis_transport.h"
 #include "herdguard/upstream/reply_pipeline.h"
 #include "herdguard/util/handler_memory.h"
 #include "herdguard/util/log_limiter.h"
-#include "herdguard/tls/tls_stream.h"
 
 namespace herdguard {
 
-class redis_connection final : public backend, public std::enable_shared_from_this<redis_connection> {
+class redis_connection final : public client_link, public std::enable_shared_from_this<redis_connection> {
 public:
     enum class mode { shared, private_ };
     enum class state { connecting, ready, down, closed };
@@ -63,9 +63,9 @@ public:
     redis_connection(const redis_connection&) = delete;
     redis_connection& operator=(const redis_connection&) = delete;
 
-    void start();
+    void start() override;
     // Closes the socket and fails every request still waiting, synchronously, before returning.
-    void stop();
+    void stop() override;
 
     // Queues one request (complete RESP bytes). `handler` gets its reply; nullptr means "no reply
     // expected here" (relay mode: replies go to the push sink). Never blocks.
@@ -77,16 +77,20 @@ public:
                       bool no_timeout = false) {
         send_command(std::span<const std::string_view>(argv.begin(), argv.size()), handler, no_timeout);
     }
-    // backend: one connection answers every key.
+    // backend and client_link (backend.h): one connection answers every key.
     using backend::request;
     void request(std::string_view, std::span<const std::string_view> argv, reply_handler* handler) override {
         send_command(argv, handler);
     }
+    void pass(const passthrough& cmd, reply_handler* handler) override {
+        if (cmd.raw.empty()) send_command(cmd.argv, handler, cmd.no_timeout);
+        else send(cmd.raw, handler, cmd.no_timeout);
+    }
 
     // Relay mode: replies that match no queued request are pushes (pub/sub messages, MONITOR).
-    void set_push_sink(std::function<void(std::string_view)> sink) { push_sink_ = std::move(sink); }
+    void set_push_sink(std::function<void(std::string_view)> sink) override { push_sink_ = std::move(sink); }
     // Private mode: called once when the connection breaks or is refused.
-    void set_on_closed(std::function<void(std::string_view reason)> cb) { on_closed_ = std::move(cb); }
+    void set_on_closed(std::function<void(std::string_view reason)> cb) override { on_closed_ = std::move(cb); }
 
     state current_state() const { return state_; }
     // Readable from any thread (admin /readyz, metrics).
@@ -95,20 +99,12 @@ public:
     std::int64_t redis_client_id() const { return client_id_; }
     // True once a connection was established: a private connection that breaks after this has
     // lost the client's state (MULTI, SELECT, subscriptions).
-    bool was_connected() const { return was_connected_; }
+    bool was_connected() const override { return was_connected_; }
 
 private:
     asio::awaitable<void> run();
     asio::awaitable<std::string> connect_and_handshake();  // "" on success, else the reason
-    // The steps of connect_and_handshake, each "" on success, else the reason.
-    struct connect_attempt {
-        bool timed_out = false;  // the connect deadline fired (and closed the socket)
-        bool done = false;
-    };
-    asio::awaitable<std::string> connect_transport(const connect_attempt& attempt);
-    asio::awaitable<std::string> run_handshake(const connect_attempt& attempt);
-    void learn_local_address();
-    std::string connect_timeout_text() const;
+    asio::awaitable<std::string> run_handshake(const redis_transport::attempt& attempt);
     asio::awaitable<std::string> read_loop();
     asio::awaitable<void> watchdog(std::uint64_t generation);
     bool admit(reply_handler* handler, bool no_timeout);
@@ -124,8 +120,7 @@ private:
     mode mode_;
     worker_stats& stats_;
     shared_connection_registry* registry_;
-    asio::ssl::context* tls_;
-    tls_stream stream_;  // the socket, with a TLS layer per connection when tls_ is set
+    redis_transport transport_;  // the socket, with a TLS layer per connection when tls is set
     asio::steady_timer backoff_timer_;
     state state_ = state::connecting;
     std::atomic<bool> up_{false};

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "herdguard/resp/command_keys.h"
 #include "herdguard/upstream/redis_connection.h"
 
 namespace herdguard {
@@ -26,11 +27,15 @@ public:
     // per command would break); keyless commands take turns.
     using backend::request;
     void request(std::string_view key, std::span<const std::string_view> argv, reply_handler* handler) override {
-        redis_connection& c = key.empty() || all_.size() == 1 ? pick() : *all_[std::hash<std::string_view>{}(key) % all_.size()];
-        c.send_command(argv, handler);
+        for_key(key).send_command(argv, handler);
     }
+    void pass(const passthrough& cmd, reply_handler* handler) override { for_key(resp::first_key(cmd.argv)).pass(cmd, handler); }
 
 private:
+    redis_connection& for_key(std::string_view key) {
+        return key.empty() || all_.size() == 1 ? pick() : *all_[std::hash<std::string_view>{}(key) % all_.size()];
+    }
+
     std::vector<std::shared_ptr<redis_connection>> all_;
     std::size_t next_ = 0;
 };
