@@ -19,7 +19,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "herdguard/herd/herd_context.h"
 #include "herdguard/herd/read_through.h"
@@ -44,16 +43,16 @@ struct waiter : std::enable_shared_from_this<waiter> {
     asio::any_io_executor ex;
     reply_handler* slot;
     std::shared_ptr<const std::string> fallback;  // a raw GET reply still usable on error
-    asio::steady_timer timer;
+    herd_timer timer;  // wait_timeout, on the herd clock (herd_clock.h)
     bool done = false;
     bool started_flight = false;        // this request's miss started the load ("loaded")
-    std::chrono::steady_clock::time_point request_start{};  // when the GET arrived
-    std::chrono::steady_clock::time_point wait_start{};     // when it joined the flight
+    herd_clock::time_point request_start{};  // when the GET arrived
+    herd_clock::time_point wait_start{};     // when it joined the flight
 };
 
 struct flight {
     std::string key;
-    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    herd_clock::time_point started = herd_clock::now();
     bool background = false;  // a stale-while-revalidate refresh
     std::shared_ptr<const std::string> fallback;   // route mutex: usable-on-error value, for joiners
     std::vector<std::shared_ptr<waiter>> waiters;  // route mutex
@@ -65,12 +64,11 @@ struct flight {
 
 namespace herdguard::herd_detail {
 
-using clock = std::chrono::steady_clock;
+using clock = herd_clock;
 
 inline void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
-// `since` may come from an injected clock (herd_context::now) ahead of the real one in tests:
-// never a negative duration.
+// Never a negative duration, whatever a test does with the herd clock.
 inline void observe(latency_histogram& h, clock::time_point since) {
     const auto now = clock::now();
     h.observe(now > since ? std::chrono::duration_cast<std::chrono::microseconds>(now - since)

@@ -82,7 +82,7 @@ bool has_live_waiters(route_runtime& r, const flight& f) {
 }
 
 asio::awaitable<void> sleep_for(duration d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    herd_timer t(co_await asio::this_coro::executor, d);
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
@@ -204,7 +204,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
     const auto& c = r.cfg;
     backend& conn = hc.redis;
     const std::string token = random_token(hc);
-    const auto started = hc.now();
+    const auto started = clock::now();
     // Waiting on another holder is bounded: its lease expires within lock_ttl, after which one
     // flight takes it over; waiters have their own (shorter) timers on top.
     const auto give_up = started + c.lock_ttl + c.wait_timeout;
@@ -233,7 +233,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
             contended = true;
         }
         if (!has_live_waiters(r, *f)) break;  // a background refresh: the holder refreshes
-        auto now = hc.now();
+        auto now = clock::now();
         if (now >= give_up) {
             result = {flight_result::kind::error, upstream_error(r, "lease holder did not finish")};
             break;

@@ -117,7 +117,7 @@ private:
             // longer than Redis would say).
             const auto until = pttl == -1 ? clock::time_point::max()
                                           : start_ + std::chrono::milliseconds(pttl - keep);
-            hc_.memo.remember(&r_, key_, hc_.now(), until);
+            hc_.memo.remember(&r_, key_, clock::now(), until);
             bump(r_.counters.hits);
             observe_request(r_, get_outcome::fresh, start_);
             slot_.on_reply(value);
@@ -168,7 +168,7 @@ private:
 void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, backend& conn,
                       reply_handler& slot) {
     bump(route.counters.requests);
-    const auto start = hc.now();
+    const auto start = clock::now();
     // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
     if (route.cfg.protect && route.foreground_flights.load(std::memory_order_relaxed) > 0 &&
         wait_for_load(route, key, hc, slot, nullptr, start, /*join_only=*/true))

@@ -1,6 +1,7 @@
 // The herd engine without sockets: a scripted backend stands in for Redis (the test answers each
-// command the engine sends, in order) and a scripted loader for the upstream. Real io_context
-// and timers; every wait is bounded (run_until), nothing sleeps.
+// command the engine sends, in order) and a scripted loader for the upstream. A real io_context;
+// the tests that are about time drive the herd clock by hand (fake_time), timers included. Every
+// wait is bounded (run_until), nothing sleeps.
 #include <catch2/catch.hpp>
 
 #include <deque>
@@ -67,6 +68,24 @@ route_config test_route() {
     return r;
 }
 
+// The herd clock (herd_clock.h), driven by hand: time stands still until a test moves it, timers
+// included. Set for one test's lifetime.
+herd_clock::time_point fake_now;
+herd_clock::time_point fake_clock() noexcept { return fake_now; }
+struct fake_time {
+    fake_time() {
+        fake_now = herd_clock::real_now();
+        herd_clock::source = &fake_clock;
+    }
+    ~fake_time() { herd_clock::source = &herd_clock::real_now; }
+    fake_time(const fake_time&) = delete;
+    fake_time& operator=(const fake_time&) = delete;
+};
+
+// The injected randomness (herd_context::random): a plain function, so its state is static.
+std::uint64_t fake_draws = 0;
+std::uint64_t fake_random() { return fake_draws++ == 0 ? 0x1111111111111111ULL : 0; }
+
 struct engine_fixture {
     explicit engine_fixture(route_config r = test_route()) : engine({r}) {}
     boost::asio::io_context io;
@@ -88,6 +107,12 @@ struct engine_fixture {
             io.restart();
         }
         return true;
+    }
+    // Runs handlers for `d` of real time: to show that nothing happens until the clock moves.
+    void run_for(std::chrono::milliseconds d) {
+        io.restart();
+        io.run_for(d);
+        io.restart();
     }
     // Answers the PTTL + GET pair of a read as a miss.
     void answer_read_miss() {
@@ -134,13 +159,18 @@ TEST_CASE("herd engine: 100 misses on one key make one lease, one load, one writ
 }
 
 TEST_CASE("herd engine: a lease held elsewhere is polled, then taken over when it expires", "[herd_engine]") {
+    fake_time time;
     engine_fixture f;
     recorded slot;
     f.get("k:1", slot);
     f.answer_read_miss();
     REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
     f.redis.answer("*1\r\n$4\r\nlost\r\n");  // another instance holds the lease
-    // The flight polls again (10 ms later); by then the holder's lease has expired in Redis.
+    // The flight polls again 10 ms later on the herd clock, and not before; by then the holder's
+    // lease has expired in Redis.
+    f.run_for(20ms);
+    CHECK(f.redis.sent.empty());
+    fake_now += 10ms;
     REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
     auto retry = f.redis.answer("*1\r\n$3\r\nwon\r\n");
     CHECK(retry.argv.back() == "1");  // it says it waited: a '~' failure is news to it
@@ -155,16 +185,23 @@ TEST_CASE("herd engine: a lease held elsewhere is polled, then taken over when i
 }
 
 TEST_CASE("herd engine: a waiter gets its error at wait_timeout while the flight goes on", "[herd_engine]") {
+    fake_time time;
     auto r = test_route();
-    r.wait_timeout = 50ms;
+    r.wait_timeout = 5s;  // on the herd clock: passes when the test says so, not in real time
     engine_fixture f(r);
     recorded slot;
     f.get("k:1", slot);
     f.answer_read_miss();
     REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
-    // The lease script is never answered in time.
+    // The lease script is never answered in time. Until the clock moves, nobody is answered.
+    f.run_for(20ms);
+    CHECK(slot.replies.empty());
+    fake_now += 4999ms;
+    f.run_for(20ms);
+    CHECK(slot.replies.empty());
+    fake_now += 1ms;
     REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
-    CHECK(slot.replies == std::vector<std::string>{"-ERR herdguard: upstream 'r' unavailable (timeout after 50ms)\r\n"});
+    CHECK(slot.replies == std::vector<std::string>{"-ERR herdguard: upstream 'r' unavailable (timeout after 5000ms)\r\n"});
     CHECK(f.counter(&route_counters::wait_timeouts) == 1);
     // The flight itself finishes when Redis answers, and answers nobody twice.
     f.redis.answer("*1\r\n$3\r\nwon\r\n");
@@ -225,21 +262,10 @@ TEST_CASE("herd engine: a failed load is remembered for error_ttl, or 250 ms mar
     }
 }
 
-namespace {
-
-// The injected clock and randomness (herd_context::now, ::random): plain functions, so the test
-// state is static. Each test sets it first.
-herd_context::clock::time_point fake_now;
-herd_context::clock::time_point fake_clock() { return fake_now; }
-std::uint64_t fake_draws = 0;
-std::uint64_t fake_random() { return fake_draws++ == 0 ? 0x1111111111111111ULL : 0; }
-
-}  // namespace
 
 TEST_CASE("herd engine: the fresh memo follows the injected clock", "[herd_engine]") {
+    fake_time time;
     engine_fixture f;
-    fake_now = herd_context::clock::now();
-    f.hc.now = &fake_clock;
     recorded first;
     f.get("k:1", first);
     // Fresh for an hour more than the stale window keeps: remembered fresh (for 1 s at most).
@@ -268,21 +294,34 @@ TEST_CASE("herd engine: a lease holder that never finishes is given up on at loc
           "[herd_engine]") {
     auto r = test_route();
     r.lock_ttl = 1000ms;
-    r.wait_timeout = 10s;  // the waiter's own (real) timer must not be what answers it
+    r.wait_timeout = 10s;
+    fake_time time;
     engine_fixture f(r);
-    fake_now = herd_context::clock::now();
-    f.hc.now = &fake_clock;
-    recorded slot;
-    f.get("k:1", slot);
+    recorded first;
+    f.get("k:1", first);
     f.answer_read_miss();
     REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*1\r\n$4\r\nlost\r\n");  // held elsewhere, and it never finishes
+    f.run_for(20ms);  // the flight takes the answer in and sleeps until its next poll
+    CHECK(f.redis.sent.empty());
+    // A second client joins the flight at 9 s: the flight keeps polling for it after the first
+    // one's wait_timeout (10 s).
+    fake_now += 9s;
+    recorded second;
+    f.get("k:1", second);  // joins the running flight: no read of its own
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
     f.redis.answer("*1\r\n$4\r\nlost\r\n");
-    fake_now += 12s;  // the holder's lease and our patience are both long gone by the next poll
-    REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
-    CHECK(slot.replies ==
+    f.run_for(20ms);
+    fake_now += 2s;  // 11 s: past the first waiter's timeout, and at lock_ttl + wait_timeout
+    REQUIRE(f.run_until([&] { return !first.replies.empty() && f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*1\r\n$4\r\nlost\r\n");  // the poll: still held, and now past the give-up time
+    REQUIRE(f.run_until([&] { return !second.replies.empty(); }));
+    CHECK(first.replies == std::vector<std::string>{"-ERR herdguard: upstream 'r' unavailable (timeout after 10000ms)\r\n"});
+    CHECK(second.replies ==
           std::vector<std::string>{"-ERR herdguard: upstream 'r' unavailable (lease holder did not finish)\r\n"});
     CHECK(f.redis.sent.empty());  // it did not poll again
     CHECK(f.http.calls == 0);
+    CHECK(f.engine.idle());
 }
 
 TEST_CASE("herd engine: lease tokens and TTL jitter come from the injected randomness", "[herd_engine]") {

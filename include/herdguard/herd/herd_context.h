@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "herdguard/herd/fresh_memo.h"
+#include "herdguard/herd/herd_clock.h"
 #include "herdguard/loader/loader.h"
 #include "herdguard/upstream/backend.h"
 #include "herdguard/util/random.h"
@@ -18,16 +19,12 @@
 namespace herdguard {
 
 struct herd_context {
-    using clock = std::chrono::steady_clock;
-
     boost::asio::io_context& io;
     fresh_memo& memo;  // routed keys seen fresh on this thread (fresh_memo.h)
     loader& http;
     backend& redis;  // flights take leases and write back through it
-    // The engine's clock and randomness, injectable for tests: `now` for freshness (the memo),
-    // request start and the lease's give-up time; `random` for lease tokens and TTL jitter.
-    // (Timers, wait_timeout and the poll interval, run on Asio's steady clock.)
-    clock::time_point (*now)() = &clock::now;
+    // The engine's randomness, injectable for tests: lease tokens and TTL jitter. (Its clock,
+    // timers included, is herd_clock.h's, injectable the same way.)
     std::uint64_t (*random)() = &thread_random;
 };
 
