@@ -1,5 +1,6 @@
 #include "herdguard/resp/reply_framer.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "herdguard/resp/request_parser.h"
@@ -35,13 +36,19 @@ frame_status reply_framer::feed(std::string_view data, std::size_t& length) {
         std::string_view header = data.substr(pos_ + 1, eol - pos_ - 1);
         std::size_t next = eol + 2;
         switch (type) {
-            case '+':
-            case '-':
-            case ':':
+            case '+':  // simple string
+            case '-':  // simple error
+            case ':':  // integer
+            case '_':  // RESP3: null
+            case ',':  // RESP3: double
+            case '#':  // RESP3: boolean
+            case '(':  // RESP3: big number
                 break;
-            case '$': {
+            case '$':  // bulk string; $-1 is RESP2's null
+            case '!':  // RESP3: bulk error
+            case '=': {  // RESP3: verbatim string
                 std::int64_t len = 0;
-                if (!parse_int64(header, len) || len < -1) {
+                if (!parse_int64(header, len) || len < (type == '$' ? -1 : 0)) {
                     error_ = "invalid bulk length from redis";
                     return frame_status::error;
                 }
@@ -52,26 +59,35 @@ frame_status reply_framer::feed(std::string_view data, std::size_t& length) {
                 }
                 break;
             }
-            case '*': {
+            case '*':    // array; *-1 is RESP2's null array
+            case '~':    // RESP3: set
+            case '>':    // RESP3: push
+            case '%':    // RESP3: map, two elements per entry
+            case '|': {  // RESP3: attribute, two per entry, then the reply it annotates
                 std::int64_t count = 0;
-                if (!parse_int64(header, count) || count < -1) {
-                    error_ = "invalid multibulk length from redis";
+                if (!parse_int64(header, count) || count < (type == '*' ? -1 : 0) ||
+                    count > (INT64_MAX - 1) / 2) {
+                    error_ = "invalid aggregate length from redis";
                     return frame_status::error;
                 }
-                if (count > 0) {
+                // An attribute and the reply after it are one element of the parent (or one
+                // reply): its level holds both.
+                const std::int64_t elements = type == '%' ? 2 * count : type == '|' ? 2 * count + 1 : count;
+                if (elements > 0) {
                     if (pending_.size() >= max_depth) {
                         error_ = "reply nested too deeply";
                         return frame_status::error;
                     }
                     // Account for this element in its parent, then open a new level.
                     if (!pending_.empty()) --pending_.back();
-                    pending_.push_back(count);
+                    pending_.push_back(elements);
                     pos_ = next;
                     continue;
                 }
                 break;
             }
             default:
+                // Also RESP3's streamed strings and aggregates ("$?", "*?"): Redis never sends them.
                 error_ = std::string("unexpected reply type byte '") + type + "'";
                 return frame_status::error;
         }

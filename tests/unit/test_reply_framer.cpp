@@ -83,3 +83,41 @@ TEST_CASE("encoders write valid RESP that the framer accepts", "[resp]") {
     REQUIRE(framed[3] == std::string("$3\r\na\0b\r\n", 9));
     REQUIRE(framed[5] == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
 }
+
+TEST_CASE("every RESP3 reply type is framed exactly, at every split point", "[resp]") {
+    const std::vector<std::string> replies = {
+        "_\r\n",
+        ",3.14\r\n",
+        ",-inf\r\n",
+        "#t\r\n",
+        "(3492890328409238509324850943850943825024385\r\n",
+        "!21\r\nSYNTAX invalid syntax\r\n",
+        "=15\r\ntxt:Some string\r\n",
+        "%2\r\n+first\r\n:1\r\n$6\r\nsecond\r\n*2\r\n_\r\n#f\r\n",
+        "%0\r\n",
+        "~3\r\n+a\r\n+b\r\n,1.5\r\n",
+        ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n",
+        // An attribute, then the reply it annotates: one reply.
+        "|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*2\r\n:2039123\r\n:9543892\r\n",
+        // An attribute before one element of an array.
+        "*2\r\n|1\r\n+ttl\r\n:3600\r\n$1\r\nv\r\n:7\r\n",
+        "*3\r\n%1\r\n~1\r\n>1\r\n+deep\r\n=0\r\n\r\n_\r\n!0\r\n\r\n",
+    };
+    std::string input;
+    for (const auto& r : replies) input += r;
+    REQUIRE(frame(input) == replies);
+    for (std::size_t cut = 1; cut < input.size(); ++cut) {
+        INFO("split at " << cut);
+        REQUIRE(frame(input, {cut}) == replies);
+    }
+}
+
+TEST_CASE("RESP3 lengths that Redis never sends are errors", "[resp]") {
+    for (std::string_view bad : {"%-1\r\n", "~-1\r\n", ">-1\r\n", "|-1\r\n", "!-1\r\n", "=-1\r\n", "$?\r\n",
+                                 "*?\r\n", "%4611686018427387904\r\n"}) {
+        INFO(bad);
+        reply_framer framer;
+        std::size_t len = 0;
+        CHECK(framer.feed(bad, len) == frame_status::error);
+    }
+}

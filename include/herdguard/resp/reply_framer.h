@@ -1,6 +1,11 @@
-// Finds where one RESP2 reply from Redis ends, without copying or building objects, so the
-// pass-through path can hand the exact bytes back to the client. Resumable: a large reply that
-// arrives in many reads is scanned once, not once per read.
+// Finds where one reply from Redis ends, RESP2 or RESP3, without copying or building objects, so
+// the pass-through path can hand the exact bytes back to the client. Resumable: a large reply
+// that arrives in many reads is scanned once, not once per read. What the reply is (error, null,
+// push...) is reply_view's business, on the bytes this delimits.
+//
+// RESP3: maps count two elements per entry; an attribute ("|") and the reply it annotates are
+// one reply; a push (">") is framed like any reply, and it is the caller that routes it.
+// Streamed strings and aggregates ("$?", "*?") are refused: Redis does not send them.
 //
 // Why not hiredis's redisReader here: it builds a redisReply tree (one allocation per element)
 // that we would only serialise back, and 0.14 refuses nesting deeper than 7 levels, which EVAL
