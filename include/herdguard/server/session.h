@@ -3,8 +3,9 @@
 //
 // Where each command runs (see command_table.h):
 //  - local: PING, ECHO, QUIT, HELLO 3, SELECT of the configured db, CLIENT SETNAME/GETNAME/REPLY...
-//  - the worker's shared connection, pipelined with every other client's commands;
-//  - a private Redis connection, opened when the client enters a stateful mode (MULTI, WATCH,
+//  - the worker's shared connection, pipelined with every other client's commands (a backend:
+//    worker::session_backend(), upstream/backend.h);
+//  - a private Redis connection (a client_link, from worker::open_client_link()), opened when the client enters a stateful mode (MULTI, WATCH,
 //    blocking commands, AUTH, SELECT of another db, CLIENT ID/LIST/TRACKING...) and kept until the
 //    client disconnects or sends RESET, so what it sees of "its" connection is what Redis shows;
 //  - relay mode (SUBSCRIBE family, MONITOR): the private connection's replies and pushes stream to
