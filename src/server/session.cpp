@@ -146,7 +146,10 @@ void session::on_read(const error_code& ec, std::size_t n) {
     last_activity_ = std::chrono::steady_clock::now();
     if (resume_ != step::none) {
         // Still waiting for answers: keep the bytes for later, and keep watching a blocked client
-        // for a hang-up while the pipelined bytes stay bounded.
+        // for a hang-up while the pipelined bytes stay bounded. Once the answers are in, these
+        // requests must run before the next read: the client may be waiting for their replies
+        // and send nothing more (the ioredis hang of issue 11).
+        if (resume_ == step::after_batch) resume_ = step::process;
         if (watch_while_waiting()) do_read();
         return;
     }
@@ -243,6 +246,7 @@ void session::resume() {
         case step::none:
             return;
         case step::process:
+            flush_out();  // the replies already in go out now, not after the requests still to run
             process();
             return;
         case step::after_batch:

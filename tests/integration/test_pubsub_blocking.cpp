@@ -140,3 +140,28 @@ TEST_CASE("BLPOP that times out returns nil through the proxy, as in Redis",
     CHECK(via_proxy.cmd({"PING"}) == "+PONG");
     require_proxy_alive(stack);
 }
+
+// Regression (the ioredis hang of issue 11): a client on its private connection sends its next
+// request in a write of its own while herdguard still waits for the previous reply. Those bytes
+// were read during the wait, then left in the buffer once the reply was written, while
+// herdguard waited for more from a client that was waiting for its answer. ioredis hit it in its
+// connect handshake (CLIENT SETNAME, SETINFO, SETINFO as three writes after an unknown CLIENT
+// subcommand had opened a private connection) in 4 of 5 runs.
+TEST_CASE("a request that arrives while a private connection's reply is awaited is answered",
+          "[integration][blocking]") {
+    proxy_stack stack;
+    auto direct = stack.direct_client(5s);
+    raw_conn c(stack.proxy.port(), 5s);
+    REQUIRE(c.send(encode_command({"BLPOP", "empty", "1"})));
+    // Once Redis has the BLPOP, herdguard is waiting for its reply: the ECHO arrives meanwhile.
+    bool blocked = false;
+    for (int i = 0; i < 200 && !blocked; ++i) {
+        blocked = redis_reports_blocked_clients(direct, 1);
+        if (!blocked) std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(blocked);
+    REQUIRE(c.send(encode_command({"ECHO", "after"})));
+    CHECK(c.read_reply(5s) == "*-1\r\n");
+    CHECK(c.read_reply(5s) == "$5\r\nafter\r\n");
+    require_proxy_alive(stack);
+}
