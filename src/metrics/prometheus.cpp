@@ -44,6 +44,9 @@ std::string prometheus_text(const stats_source& source) {
     out += fmt::format("herdguard_redis_connections_up {}\n", links.up);
     family(out, "herdguard_redis_connections", "gauge", "shared redis connections configured");
     out += fmt::format("herdguard_redis_connections {}\n", links.total);
+    family(out, "herdguard_redis_private_connections", "gauge",
+           "private redis connections held by clients now (MULTI, blocking, pub/sub, ...)");
+    out += fmt::format("herdguard_redis_private_connections {}\n", source.private_redis_connections());
 
     const auto& routes = source.read_through().routes();
 #define HERDGUARD_PROM_ROUTE_COUNTER(counter, help)                                                 \

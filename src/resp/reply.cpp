@@ -43,6 +43,18 @@ void append_array_header(std::string& out, std::int64_t count) { append_number_l
 
 void reply_writer::null(std::string& out) const { out.append(null_reply(version_)); }
 
+void reply_writer::text(std::string& out, std::string_view text) const {
+    if (version_ == protocol_version::resp2) {
+        append_bulk(out, text);
+        return;
+    }
+    out += '=';
+    out += std::to_string(text.size() + 4);
+    out += "\r\ntxt:";
+    out.append(text);
+    out += "\r\n";
+}
+
 void reply_writer::map_header(std::string& out, std::int64_t pairs) const {
     if (version_ == protocol_version::resp3) append_number_line(out, '%', pairs);
     else append_array_header(out, pairs * 2);

@@ -24,11 +24,11 @@ std::string check_credentials(const auth_config& auth, std::string_view user, st
 
 namespace {
 
-// HELLO [protover [AUTH user pass] [SETNAME name]]: a version other than 2 is answered (NOPROTO)
-// before credentials are looked at, as Redis does.
+// HELLO [protover [AUTH user pass] [SETNAME name]]: a version other than 2 or 3 is answered
+// (NOPROTO) before credentials are looked at, as Redis does.
 auth_verdict hello_gate(std::vector<std::string_view>& argv, const auth_config& auth, client_state& state) {
     std::int64_t ver = 0;
-    if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver != 2)) return {};
+    if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver < 2 || ver > 3)) return {};
     for (std::size_t i = 2; i < argv.size(); ++i) {
         if (!iequals(argv[i], "auth")) continue;
         if (i + 2 >= argv.size()) return {resp::error_reply("ERR Syntax error in HELLO option 'auth'")};

@@ -24,6 +24,32 @@ transaction_effect transaction_of(std::string_view name) {
     return transaction_effect::none;
 }
 
+// HELLO [protover [AUTH user pass] [SETNAME name]]. Without a version Redis answers on the
+// client's current connection. A bad version or option is answered here, with Redis's error, so
+// the client's protocol never changes on a HELLO that Redis would refuse. AUTH that reaches Redis
+// (herdguard does not check clients itself) authenticates a connection: the client's own one.
+// SETNAME is kept by the session (and stays on a private connection, where it belongs).
+void plan_hello(const std::vector<std::string_view>& argv, command_plan& p) {
+    if (argv.size() < 2) return;
+    std::int64_t ver = 0;
+    if (!resp::parse_int64(argv[1], ver) || ver < 2 || ver > 3) {
+        p.local = true;
+        return;
+    }
+    for (std::size_t i = 2; i < argv.size(); ++i) {
+        if (iequals(argv[i], "auth") && i + 2 < argv.size()) {
+            p.open_private = true;
+            i += 2;
+        } else if (iequals(argv[i], "setname") && i + 1 < argv.size()) {
+            i += 1;
+        } else {
+            p.local = true;  // Redis's syntax error, answered by answer_hello()
+            return;
+        }
+    }
+    p.hello_protocol = static_cast<int>(ver);
+}
+
 }  // namespace
 
 // One switch over the command kinds, longer than 60 lines on purpose: every rule of where a
@@ -62,19 +88,16 @@ command_plan plan_command(const std::vector<std::string_view>& argv, command_kin
             break;
         case command_kind::quit:
         case command_kind::herdguard:
+        case command_kind::cluster_only:
             p.local = true;
             break;
         case command_kind::reset:
             p.local = true;
             p.barrier = true;
             break;
-        case command_kind::hello: {
-            // HELLO and HELLO 2 go to Redis; any other version is answered here.
-            std::int64_t ver = 0;
-            if (argv.size() >= 2 && (!resp::parse_int64(argv[1], ver) || ver != 2)) p.local = true;
-            else if (argv.size() > 2) p.open_private = true;  // AUTH / SETNAME options
+        case command_kind::hello:
+            plan_hello(argv, p);
             break;
-        }
         case command_kind::select: {
             if (ctx.has_private) break;
             std::int64_t db = 0;
@@ -91,6 +114,7 @@ command_plan plan_command(const std::vector<std::string_view>& argv, command_kin
                     p.local = !ctx.has_private;
                     break;
                 case client_subcommand::local_reply:
+                case client_subcommand::unsupported:
                     p.local = true;
                     break;
                 case client_subcommand::shared:

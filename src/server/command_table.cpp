@@ -34,8 +34,8 @@ const std::unordered_map<std::string_view, command_info>& table() {
         {"waitaof", {command_kind::needs_private, true}},
         // Connection identity and cluster-mode flags are per connection.
         {"auth", {command_kind::needs_private}},
-        {"readonly", {command_kind::needs_private}},
-        {"readwrite", {command_kind::needs_private}},
+        {"readonly", {command_kind::cluster_only}},
+        {"readwrite", {command_kind::cluster_only}},
         {"asking", {command_kind::needs_private}},
         // Push streams.
         {"subscribe", {command_kind::relay}},
@@ -132,6 +132,8 @@ client_subcommand classify_client(const std::vector<std::string_view>& argv) {
     if (iequals(sub, "pause") || iequals(sub, "unpause") || iequals(sub, "help"))
         return client_subcommand::shared;
     if (iequals(sub, "kill")) return client_subcommand::kill;
+    if (iequals(sub, "no-evict") || iequals(sub, "no-touch") || iequals(sub, "maint_notifications"))
+        return client_subcommand::unsupported;
     return client_subcommand::needs_private;
 }
 

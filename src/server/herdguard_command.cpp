@@ -12,8 +12,9 @@ namespace {
 
 using pairs = std::vector<std::pair<std::string, std::string>>;
 
-void append_pairs(std::string& out, const pairs& p) {
-    resp::append_array_header(out, static_cast<std::int64_t>(p.size() * 2));
+// A map in RESP3, RESP2's flat array of pairs otherwise, as Redis writes CONFIG GET's reply.
+void append_pairs(const resp::reply_writer& w, std::string& out, const pairs& p) {
+    w.map_header(out, static_cast<std::int64_t>(p.size()));
     for (const auto& [k, v] : p) {
         resp::append_bulk(out, k);
         resp::append_bulk(out, v);
@@ -57,20 +58,20 @@ pairs route_stats(const route_runtime& r) {
     return p;
 }
 
-std::string routes_reply(const server_state& s) {
+std::string routes_reply(const resp::reply_writer& w, const server_state& s) {
     std::string out;
     const auto& routes = s.herd.routes();
     resp::append_array_header(out, static_cast<std::int64_t>(routes.size()));
-    for (const auto& r : routes) append_pairs(out, route_settings(*r));
+    for (const auto& r : routes) append_pairs(w, out, route_settings(*r));
     return out;
 }
 
-std::string stats_reply(const std::vector<std::string_view>& argv, const server_state& s) {
+std::string stats_reply(const resp::reply_writer& w, const std::vector<std::string_view>& argv, const server_state& s) {
     std::string out;
     if (argv.size() == 3) {
         for (const auto& r : s.herd.routes()) {
             if (r->cfg.name == argv[2]) {
-                append_pairs(out, route_stats(*r));
+                append_pairs(w, out, route_stats(*r));
                 return out;
             }
         }
@@ -81,16 +82,16 @@ std::string stats_reply(const std::vector<std::string_view>& argv, const server_
     for (const auto& c : s.summed_counters()) p.emplace_back(c.name, std::to_string(c.value));
     for (const auto& r : s.herd.routes())
         for (auto& [k, v] : route_stats(*r)) p.emplace_back(fmt::format("route:{}:{}", r->cfg.name, k), v);
-    append_pairs(out, p);
+    append_pairs(w, out, p);
     return out;
 }
 
-std::string flights_reply(const server_state& s) {
+std::string flights_reply(const resp::reply_writer& w, const server_state& s) {
     std::string out;
     auto flights = s.herd.flights();
     resp::append_array_header(out, static_cast<std::int64_t>(flights.size()));
     for (const auto& f : flights) {
-        append_pairs(out, {{"route", f.route},
+        append_pairs(w, out, {{"route", f.route},
                            {"key", f.key},
                            {"waiters", std::to_string(f.waiters)},
                            {"age_ms", std::to_string(f.age.count())},
@@ -99,7 +100,7 @@ std::string flights_reply(const server_state& s) {
     return out;
 }
 
-std::string config_reply(const server_state& s) {
+std::string config_reply(const resp::reply_writer& w, const server_state& s) {
     const auto& c = s.cfg;
     // Secrets are masked: this reply may be read by anyone who can reach the RESP port.
     pairs p = {
@@ -148,7 +149,7 @@ std::string config_reply(const server_state& s) {
         {"routes", std::to_string(s.herd.routes().size())},
     };
     std::string out;
-    append_pairs(out, p);
+    append_pairs(w, out, p);
     return out;
 }
 
@@ -174,13 +175,14 @@ std::string help_reply() {
 
 }  // namespace
 
-std::string herdguard_command(const std::vector<std::string_view>& argv, const server_state& state) {
+std::string herdguard_command(const std::vector<std::string_view>& argv, const server_state& state, int protocol) {
+    const resp::reply_writer w(static_cast<resp::protocol_version>(protocol));
     if (argv.size() < 2) return resp::error_reply("ERR wrong number of arguments for 'herdguard' command");
     const auto sub = argv[1];
-    if (iequals(sub, "routes") && argv.size() == 2) return routes_reply(state);
-    if (iequals(sub, "stats") && argv.size() <= 3) return stats_reply(argv, state);
-    if (iequals(sub, "flights") && argv.size() == 2) return flights_reply(state);
-    if (iequals(sub, "config") && argv.size() == 2) return config_reply(state);
+    if (iequals(sub, "routes") && argv.size() == 2) return routes_reply(w, state);
+    if (iequals(sub, "stats") && argv.size() <= 3) return stats_reply(w, argv, state);
+    if (iequals(sub, "flights") && argv.size() == 2) return flights_reply(w, state);
+    if (iequals(sub, "config") && argv.size() == 2) return config_reply(w, state);
     if (iequals(sub, "help") && argv.size() == 2) return help_reply();
     return resp::error_reply(
         fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. Try HERDGUARD HELP.", sub));

@@ -21,9 +21,22 @@ std::string answer_ping_echo(const argv_view& argv, command_kind kind) {
 std::string answer_hello(const argv_view& argv) {
     std::int64_t ver = 0;
     if (!resp::parse_int64(argv[1], ver)) return "-ERR Protocol version is not an integer or out of range\r\n";
-    // herdguard speaks RESP2 only; clients that ask for 3 get Redis's answer for an unknown
-    // version and fall back to RESP2 (docs/COMPATIBILITY.md).
-    return "-NOPROTO unsupported protocol version\r\n";
+    if (ver < 2 || ver > 3) return "-NOPROTO unsupported protocol version\r\n";
+    // A version Redis takes, with an option it does not (plan_hello() let only these through).
+    for (std::size_t i = 2; i < argv.size(); ++i) {
+        const bool auth = iequals(argv[i], "auth") && i + 2 < argv.size();
+        const bool setname = iequals(argv[i], "setname") && i + 1 < argv.size();
+        if (!auth && !setname) return resp::error_reply("ERR Syntax error in HELLO option '" + std::string(argv[i]) + "'");
+        i += auth ? 2 : 1;
+    }
+    return resp::error_reply("ERR Syntax error in HELLO");
+}
+
+std::optional<std::string> check_client_name(std::string_view name) {
+    for (char c : name) {
+        if (c < '!' || c > '~') return "-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
+    }
+    return std::nullopt;
 }
 
 namespace {
@@ -45,23 +58,31 @@ std::optional<std::string> answer_reply_mode(const argv_view& argv, client_state
     return "-ERR syntax error\r\n";
 }
 
+// NO-EVICT / NO-TOUCH OFF is what a shared connection already is: +OK, as Redis says. ON, and
+// MAINT_NOTIFICATIONS, cannot be had on a shared connection: Redis's answer when it lacks the
+// subcommand, which clients take as "not supported here" and carry on.
+std::string answer_unsupported(const argv_view& argv) {
+    const bool no_flag = iequals(argv[1], "no-evict") || iequals(argv[1], "no-touch");
+    if (no_flag && argv.size() == 3 && iequals(argv[2], "off")) return "+OK\r\n";
+    return resp::error_reply("ERR unknown subcommand '" + std::string(argv[1]) + "'. Try CLIENT HELP.");
+}
+
 }  // namespace
 
 std::optional<std::string> answer_client(const argv_view& argv, client_subcommand sub, client_state& state) {
     if (sub == client_subcommand::local_reply) return answer_reply_mode(argv, state);
+    if (sub == client_subcommand::unsupported) return answer_unsupported(argv);
     // SETNAME / GETNAME / SETINFO, kept here and replayed on a private connection if one opens.
     if (iequals(argv[1], "getname")) {
         if (argv.size() != 2) return wrong_arity("client|getname");
         std::string out;
         if (state.name && !state.name->empty()) resp::append_bulk(out, *state.name);
-        else resp::append_null_bulk(out);
+        else out = resp::null_reply(static_cast<resp::protocol_version>(state.protocol));
         return out;
     }
     if (iequals(argv[1], "setname")) {
         if (argv.size() != 3) return wrong_arity("client|setname");
-        for (char c : argv[2]) {
-            if (c < '!' || c > '~') return "-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
-        }
+        if (auto refused = check_client_name(argv[2])) return refused;
         state.name = std::string(argv[2]);
         return "+OK\r\n";
     }

@@ -5,8 +5,9 @@
 
 namespace herdguard {
 
-mget_gather::mget_gather(reply_handler& slot, std::size_t keys)
-    : slot_(slot), parts_(keys), handlers_(keys), pending_(keys + 1) {
+mget_gather::mget_gather(reply_handler& slot, std::size_t keys, int protocol)
+    : slot_(slot), parts_(keys), handlers_(keys), pending_(keys + 1),
+      protocol_(static_cast<resp::protocol_version>(protocol)) {
     for (std::size_t i = 0; i < keys; ++i) handlers_[i] = part{this, i};
 }
 
@@ -28,7 +29,10 @@ void mget_gather::done_one() {
     std::string out;
     resp::append_array_header(out, static_cast<std::int64_t>(parts_.size()));
     for (const auto& p : parts_) {
-        if (resp::reply_view(p).is_error()) out += resp::null_reply(resp::protocol_version::resp2);  // WRONGTYPE
+        const resp::reply_view part(p);
+        // WRONGTYPE is nil in MGET; a RESP2 null (from the herd engine's RESP2 reads) is the
+        // client's own null.
+        if (part.is_error() || part.is_null()) out += resp::null_reply(protocol_);
         else out += p;
     }
     slot_.on_reply(out);

@@ -32,11 +32,24 @@ worker::worker(server_state& s, std::size_t i)
 
 worker::~worker() = default;
 
-backend& worker::session_backend() { return shared->pick(); }
+backend& worker::session_backend(int protocol) {
+    if (protocol != 3) return shared->pick();
+    if (!shared_resp3) {
+        shared_resp3 = std::make_unique<shared_connections>();
+        for (int i = 0; i < server.cfg.redis.connections_per_thread; ++i) {
+            auto c = std::make_shared<redis_connection>(ctx.get_executor(), server.cfg.redis,
+                                                        redis_connection::mode::shared, stats, &server.registry,
+                                                        server.tls.redis.get(), /*resp3=*/true);
+            shared_resp3->add(c);
+            c->start();
+        }
+    }
+    return shared_resp3->pick();
+}
 
-std::shared_ptr<client_link> worker::open_client_link() {
+std::shared_ptr<client_link> worker::open_client_link(int protocol) {
     return std::make_shared<redis_connection>(ctx.get_executor(), server.cfg.redis, redis_connection::mode::private_,
-                                              stats, &server.registry, server.tls.redis.get());
+                                              stats, &server.registry, server.tls.redis.get(), protocol == 3);
 }
 
 std::vector<counter_value> server_state::summed_counters() const {

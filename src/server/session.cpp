@@ -15,6 +15,7 @@
 #include "herdguard/server/local_commands.h"
 #include "herdguard/resp/reply.h"
 #include "herdguard/tls/tls_context.h"
+#include "herdguard/util/strings.h"
 
 namespace herdguard {
 
@@ -41,7 +42,6 @@ session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
       worker_(w),
       cfg_(w.server.cfg),
       stats_(w.stats),
-      shared_(w.session_backend()),
       parser_(limits_from(w.server.cfg)),
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
@@ -50,7 +50,7 @@ session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
 }
 
 session::~session() {
-    if (private_) private_->stop();  // its push sink points at us
+    drop_private();  // its push sink points at us
     worker_.server.connected_clients.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -322,10 +322,17 @@ session::routed_keys session::find_routes(const resp::request& req, const comman
 // A client with a private connection uses it for everything it sends to Redis, except the
 // read-through path, whose reads belong on the shared connection (the ordering rule in
 // process() first drains the private one). nullptr: answered locally.
-backend* session::target_of(const command_plan& p, const routed_keys& routed) const {
+backend* session::target_of(const command_plan& p, const routed_keys& routed) {
     if (p.local) return nullptr;
     if (private_ && !routed.any()) return private_.get();
-    return &shared_;
+    // HELLO 2/3 goes where the client's replies will come from: a connection of that protocol.
+    return &shared_for(p.hello_protocol != 0 ? p.hello_protocol : state_.protocol);
+}
+
+backend& session::shared_for(int protocol) {
+    backend*& b = shared_[protocol == 3 ? 1 : 0];
+    if (b == nullptr) b = &worker_.session_backend(protocol);
+    return *b;
 }
 
 void session::execute(const resp::request& req, const command_plan& p, const routed_keys& routed) {
@@ -351,9 +358,16 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
             handle_reset();
             return;
         case command_kind::hello:
-            if (!p.local) break;
+            if (p.local) {
+                stats_.commands_local.add();
+                reply_local(answer_hello(argv));
+                return;
+            }
+            if (p.hello_protocol != 0) return handle_hello(req, p, target);
+            break;
+        case command_kind::cluster_only:
             stats_.commands_local.add();
-            reply_local(answer_hello(argv));
+            reply_local("-ERR This instance has cluster support disabled\r\n");
             return;
         case command_kind::select:
             if (!p.local) {
@@ -372,7 +386,7 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
             return;
         case command_kind::herdguard:
             stats_.commands_local.add();
-            reply_local(herdguard_command(argv, worker_.server));
+            reply_local(herdguard_command(argv, worker_.server, state_.protocol));
             return;
         case command_kind::forward:
             if (routed.route != nullptr) return herd_get(req, *routed.route);
@@ -392,7 +406,7 @@ void session::forward(const resp::request& req, backend& to, const command_plan&
         // Stale-set protection: revoke leases on routed keys before the write runs, on the shared
         // connection, so a load that started earlier can never overwrite what the client wrote.
         for_each_written_key(argv, [&](std::string_view key) {
-            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, shared_);
+            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, shared_for(state_.protocol));
         });
     }
     if (p.transaction == transaction_effect::begins) state_.in_multi = true;
@@ -404,13 +418,13 @@ void session::forward(const resp::request& req, backend& to, const command_plan&
 void session::relay(const resp::request& req) {
     // Pushes and replies now stream straight from the private connection to the client; Redis
     // enforces what is allowed in subscribed mode, and answers in order on its one connection.
+    // RESET goes to Redis here, which takes the connection back to RESP2 (and out of its
+    // subscriptions); the stream stays relayed, so its replies stay Redis's own.
+    if (iequals(req.argv[0], "reset")) state_.protocol = 2;
     if (!state_.relay) {
         state_.relay = true;
         last_target_ = private_.get();
-        private_->set_push_sink([this](std::string_view bytes) {
-            append_out(bytes);
-            flush_out();
-        });
+        stream_pushes();
     }
     stats_.commands_forwarded.add();
     private_->pass(passthrough_of(req, true), nullptr);

@@ -29,21 +29,23 @@ bool session::auth_gate(resp::request& req, command_kind kind) {
 }
 
 void session::herd_get(const resp::request& req, route_runtime& route) {
-    last_target_ = &shared_;
+    backend& shared = shared_for(state_.protocol);
+    last_target_ = &shared;
     auto& slot = new_slot();
-    worker_.server.herd.get(route, std::string(req.argv[1]), worker_.herd, shared_, slot);
+    worker_.server.herd.get(route, std::string(req.argv[1]), worker_.herd, shared, slot);
 }
 
 void session::herd_mget(const resp::request& req) {
-    last_target_ = &shared_;
+    backend& shared = shared_for(state_.protocol);
+    last_target_ = &shared;
     auto& slot = new_slot();
     auto& herd = worker_.server.herd;
     const auto& argv = req.argv;
-    auto* op = new mget_gather(slot, argv.size() - 1);
+    auto* op = new mget_gather(slot, argv.size() - 1, state_.protocol);
     for (std::size_t i = 1; i < argv.size(); ++i) {
         auto& part = op->part_handler(i - 1);
-        if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_.herd, shared_, part);
-        else shared_.request(argv[i], {"GET", argv[i]}, &part);
+        if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_.herd, shared, part);
+        else shared.request(argv[i], {"GET", argv[i]}, &part);
     }
     op->dispatched();
 }
@@ -51,7 +53,8 @@ void session::herd_mget(const resp::request& req) {
 void session::handle_info(const resp::request& req, const command_plan& p, backend* target) {
     if (p.local) {
         std::string out;
-        resp::append_bulk(out, herdguard_info(worker_.server));  // taken before this command counts
+        // Taken before this command counts.
+        resp::reply_writer(static_cast<resp::protocol_version>(state_.protocol)).text(out, herdguard_info(worker_.server));
         stats_.commands_local.add();
         reply_local(out);
         return;
@@ -74,11 +77,7 @@ void session::handle_reset() {
     stats_.commands_local.add();
     // A fresh connection is the reset state. The run loop waited for every outstanding reply
     // before RESET (plan.barrier), so the private connection can go at once.
-    if (private_) {
-        private_->stop();
-        if (last_target_ == private_.get()) last_target_ = nullptr;
-        private_.reset();
-    }
+    drop_private();
     state_.reset(cfg_.auth.enabled());  // RESET returns to the unauthenticated state
     reply_local("+RESET\r\n");
 }
@@ -103,16 +102,68 @@ void session::handle_client(const resp::request& req, const command_plan& p, bac
 
 void session::open_private() {
     stats_.private_connections.add();
-    private_ = worker_.open_client_link();
+    worker_.server.private_connections_open.fetch_add(1, std::memory_order_relaxed);
+    private_ = worker_.open_client_link(state_.protocol);
     std::weak_ptr<session> weak = weak_from_this();
     private_->set_on_closed([weak](std::string_view) {
         if (auto s = weak.lock()) s->on_private_closed();
     });
     private_->start();
-    // Replay what the client set while it was on the shared connection.
+    // Replay what the client set while it was on the shared connection: its protocol is the
+    // link's own (HELLO 3 in its handshake), its name and library are sent first here.
+    if (state_.protocol == 3) stream_pushes();
     if (state_.name) private_->request("", {"CLIENT", "SETNAME", *state_.name}, &discard_reply());
     if (state_.lib_name) private_->request("", {"CLIENT", "SETINFO", "LIB-NAME", *state_.lib_name}, &discard_reply());
     if (state_.lib_ver) private_->request("", {"CLIENT", "SETINFO", "LIB-VER", *state_.lib_ver}, &discard_reply());
+}
+
+// The private connection is stopped (failing what it still holds, synchronously) and let go.
+void session::drop_private() {
+    if (!private_) return;
+    private_->stop();
+    if (last_target_ == private_.get()) last_target_ = nullptr;
+    private_.reset();
+    worker_.server.private_connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Pushes from the private connection go to the client as they arrive, between its replies: the
+// relay (SUBSCRIBE, MONITOR) and RESP3's out-of-band pushes (CLIENT TRACKING invalidations).
+void session::stream_pushes() {
+    private_->set_push_sink([this](std::string_view bytes) {
+        append_out(bytes);
+        flush_out();
+    });
+}
+
+// HELLO 2 / HELLO 3 (plan_hello): the client speaks that protocol from now on. On a shared
+// connection (already of that protocol: target_of) Redis answers it without SETNAME, which would
+// rename a connection other clients share; the name is kept here, as CLIENT SETNAME's is. The
+// client's private connection takes the whole command.
+void session::handle_hello(const resp::request& req, const command_plan& p, backend* target) {
+    const auto& argv = req.argv;
+    std::optional<std::string_view> name;
+    for (std::size_t i = 2; i + 1 < argv.size(); ++i) {
+        if (iequals(argv[i], "setname")) name = argv[++i];
+        else i += 2;  // AUTH user pass (the plan let nothing else through)
+    }
+    if (name) {
+        if (auto refused = check_client_name(*name)) {
+            stats_.commands_local.add();
+            reply_local(*refused);
+            return;
+        }
+        state_.name = std::string(*name);
+    }
+    state_.protocol = p.hello_protocol;
+    if (private_ && target == private_.get()) {
+        if (state_.protocol == 3) stream_pushes();
+        forward(req, *target, p);
+        return;
+    }
+    stats_.commands_forwarded.add();
+    last_target_ = target;
+    const std::string_view hello[] = {argv[0], argv[1]};
+    target->pass({hello, {}, false}, &new_slot());
 }
 
 void session::on_private_closed() {
@@ -125,8 +176,7 @@ void session::on_private_closed() {
     } else {
         // Never connected: no state was lost. The commands got "redis unavailable"; the client
         // stays on the shared connection.
-        if (last_target_ == private_.get()) last_target_ = nullptr;
-        private_.reset();
+        drop_private();
         state_.relay = false;
     }
 }

@@ -5,11 +5,15 @@
 
 namespace herdguard {
 
-handshake_plan plan_handshake(const redis_config& cfg, bool shared) {
+handshake_plan plan_handshake(const redis_config& cfg, bool shared, bool resp3) {
     handshake_plan plan;
     if (!cfg.password.empty()) {
         if (cfg.username.empty()) resp::append_command(plan.bytes, {"AUTH", cfg.password});
         else resp::append_command(plan.bytes, {"AUTH", cfg.username, cfg.password});
+        ++plan.replies;
+    }
+    if (resp3) {  // after AUTH: a Redis with requirepass refuses HELLO before it
+        resp::append_command(plan.bytes, {"HELLO", "3"});
         ++plan.replies;
     }
     if (cfg.database != 0) {

@@ -39,10 +39,11 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
 
 redis_connection::redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m,
                                    worker_stats& stats, shared_connection_registry* registry,
-                                   asio::ssl::context* tls)
+                                   asio::ssl::context* tls, bool resp3)
     : ex_(ex),
       cfg_(cfg),
       mode_(m),
+      resp3_(resp3),
       stats_(stats),
       registry_(registry),
       transport_(ex, cfg_, tls),
@@ -170,7 +171,7 @@ asio::awaitable<void> redis_connection::run() {
             stats_.redis_connects.add();
             reported_down_ = false;
             if (mode_ == mode::shared) {
-                spdlog::info("redis {}: connected (client id {})", cfg_.addr.to_string(), client_id_);
+                spdlog::info("redis {}: connected (client id {}{})", cfg_.addr.to_string(), client_id_, resp3_ ? ", RESP3" : "");
                 if (registry_ != nullptr) registry_->add(client_id_, local_addr_);
             }
             state_ = state::ready;
@@ -246,7 +247,7 @@ asio::awaitable<std::string> redis_connection::connect_and_handshake() {
 // The handshake (upstream/handshake.h): AUTH and SELECT as configured; shared connections also
 // learn their client id so CLIENT KILL from a client can be refused when it targets them.
 asio::awaitable<std::string> redis_connection::run_handshake(const redis_transport::attempt& attempt) {
-    const handshake_plan hello = plan_handshake(cfg_, mode_ == mode::shared);
+    const handshake_plan hello = plan_handshake(cfg_, mode_ == mode::shared, resp3_);
     const int replies = hello.replies;
     if (replies == 0) co_return "";
     error_code ec;

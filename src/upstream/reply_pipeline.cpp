@@ -13,7 +13,10 @@ reply_pipeline::delivery reply_pipeline::deliver(std::string_view data, std::siz
         if (st == resp::frame_status::error) return delivery::bad_reply;
         const std::string_view reply = data.substr(consumed, length);
         consumed += length;
-        if (!pending_.empty()) {
+        if (reply[0] == '>') {  // a RESP3 push: out of band, whatever is pending
+            if (push_sink) push_sink(reply);
+            else ++pushes_dropped_;
+        } else if (!pending_.empty()) {
             reply_handler* h = pending_.front().handler;
             pending_.pop_front();
             h->on_reply(reply);

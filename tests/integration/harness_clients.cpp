@@ -193,20 +193,26 @@ std::vector<std::string> client::pipeline(const std::vector<std::vector<std::str
 namespace {
 
 // Returns the offset just past the reply starting at `pos`, or nullopt if it is incomplete.
+// RESP2 and RESP3: blob types ($ ! =), aggregates (* ~ >, and % | with two elements per entry,
+// an attribute followed by the reply it annotates).
 std::optional<std::size_t> reply_end(std::string_view buf, std::size_t pos) {
     if (pos >= buf.size()) return std::nullopt;
     auto crlf = buf.find("\r\n", pos);
     if (crlf == std::string_view::npos) return std::nullopt;
     const char type = buf[pos];
     const std::size_t next = crlf + 2;
-    if (type != '$' && type != '*') return next;  // +, -, : and anything line-shaped
+    const bool blob = type == '$' || type == '!' || type == '=';
+    const bool aggregate = type == '*' || type == '~' || type == '>' || type == '%' || type == '|';
+    if (!blob && !aggregate) return next;  // +, -, :, _, ,, #, ( and anything line-shaped
     long long n = 0;
     auto [p, ec] = std::from_chars(buf.data() + pos + 1, buf.data() + crlf, n);
     if (ec != std::errc{} || n < 0) return next;  // null bulk / null array, or not a number
-    if (type == '$') {
+    if (blob) {
         if (buf.size() < next + static_cast<std::size_t>(n) + 2) return std::nullopt;
         return next + static_cast<std::size_t>(n) + 2;
     }
+    if (type == '%') n *= 2;
+    if (type == '|') n = 2 * n + 1;
     std::size_t at = next;
     for (long long i = 0; i < n; ++i) {
         auto end = reply_end(buf, at);

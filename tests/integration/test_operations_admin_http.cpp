@@ -201,8 +201,10 @@ TEST_CASE("INFO and /metrics agree", "[integration][ops]") {
         } else {
             ++proxy_fields;
             if (field == "bytes_out") continue;  // compared above, with INFO's own reply added
-            sample = field == "connected_clients" ? "herdguard_connected_clients"
-                                                  : "herdguard_" + field + "_total";
+            // The gauges by their names, the counters with _total.
+            sample = field == "connected_clients"           ? "herdguard_connected_clients"
+                     : field == "redis_private_connections" ? "herdguard_redis_private_connections"
+                                                            : "herdguard_" + field + "_total";
             // INFO's own command: `commands` counts it before the section is taken (so does
             // bytes_in), `commands_local` just after.
             if (field == "commands_local") expected = std::to_string(std::stoull(value) + 1);

@@ -110,14 +110,44 @@ TEST_CASE("plan: CLIENT subcommands by what they touch", "[plan]") {
     CHECK(plan({"CLIENT"}).client == client_subcommand::shared);  // Redis answers the arity error
 }
 
-TEST_CASE("plan: HELLO 2 goes to Redis, other versions are answered, options need a private connection",
+TEST_CASE("plan: HELLO 2 and 3 go to Redis on a connection of that protocol, bad versions and options "
+          "are answered, only AUTH for Redis needs a private connection",
           "[plan]") {
     CHECK_FALSE(plan({"HELLO"}).local);
-    CHECK_FALSE(plan({"HELLO", "2"}).local);
-    CHECK_FALSE(plan({"HELLO", "2"}).open_private);
-    CHECK(plan({"HELLO", "3"}).local);
-    CHECK(plan({"HELLO", "x"}).local);
-    CHECK(plan({"HELLO", "2", "SETNAME", "n"}).open_private);
+    CHECK(plan({"HELLO"}).hello_protocol == 0);  // Redis answers with the client's current protocol
+    for (std::string_view ver : {"2", "3"}) {
+        INFO(ver);
+        const auto p = plan({"HELLO", ver});
+        CHECK_FALSE(p.local);
+        CHECK_FALSE(p.open_private);
+        CHECK(p.hello_protocol == (ver == "2" ? 2 : 3));
+        // SETNAME is kept by the session: no private connection for a name.
+        CHECK_FALSE(plan({"HELLO", ver, "SETNAME", "n"}).open_private);
+        CHECK(plan({"HELLO", ver, "SETNAME", "n"}).hello_protocol != 0);
+        // AUTH that reaches Redis authenticates a connection: the client's own.
+        CHECK(plan({"hello", ver, "auth", "u", "p", "setname", "n"}).open_private);
+    }
+    for (std::vector<std::string_view> bad : {std::vector<std::string_view>{"HELLO", "4"}, {"HELLO", "1"},
+                                              {"HELLO", "x"}, {"HELLO", "3", "SETNAME"}, {"HELLO", "3", "AUTH", "u"},
+                                              {"HELLO", "3", "FOO"}}) {
+        const auto p = plan(bad);
+        CHECK(p.local);
+        CHECK(p.hello_protocol == 0);
+        CHECK_FALSE(p.open_private);
+    }
+}
+
+TEST_CASE("plan: the settings clients send at connect cost no private connection", "[plan]") {
+    for (std::vector<std::string_view> argv :
+         {std::vector<std::string_view>{"CLIENT", "SETNAME", "n"}, {"CLIENT", "SETINFO", "LIB-NAME", "x"},
+          {"CLIENT", "NO-EVICT", "ON"}, {"CLIENT", "NO-TOUCH", "OFF"},
+          {"CLIENT", "MAINT_NOTIFICATIONS", "ON", "moving-endpoint-type", "internal-ip"}, {"READONLY"},
+          {"READWRITE"}, {"SELECT", "0"}, {"HELLO", "3", "SETNAME", "n"}}) {
+        INFO(argv[0] << " " << argv[1 % argv.size()]);
+        CHECK_FALSE(plan(argv).open_private);
+    }
+    CHECK(plan({"READONLY"}).local);
+    CHECK(plan({"CLIENT", "MAINT_NOTIFICATIONS", "ON"}).local);
 }
 
 TEST_CASE("plan: SELECT of the configured db is local, another db opens a private connection", "[plan]") {

@@ -45,10 +45,16 @@ TEST_CASE("CLIENT subcommands are split by the state they touch", "[routing]") {
     REQUIRE(classify_client({"CLIENT", "REPLY", "OFF"}) == client_subcommand::local_reply);
     REQUIRE(classify_client({"CLIENT", "KILL", "ID", "5"}) == client_subcommand::kill);
     REQUIRE(classify_client({"CLIENT", "PAUSE", "10"}) == client_subcommand::shared);
-    for (auto sub : {"ID", "INFO", "LIST", "TRACKING", "NO-EVICT", "UNBLOCK", "CACHING", "GETREDIR"}) {
+    for (auto sub : {"ID", "INFO", "LIST", "TRACKING", "UNBLOCK", "CACHING", "GETREDIR"}) {
         INFO(sub);
         REQUIRE(classify_client({"CLIENT", sub}) == client_subcommand::needs_private);
     }
+    for (auto sub : {"NO-EVICT", "no-touch", "MAINT_NOTIFICATIONS"}) {
+        INFO(sub);
+        REQUIRE(classify_client({"CLIENT", sub, "ON"}) == client_subcommand::unsupported);
+    }
+    REQUIRE(classify({"READONLY"}) == command_kind::cluster_only);
+    REQUIRE(classify({"readwrite"}) == command_kind::cluster_only);
 }
 
 TEST_CASE("written keys are found for stale-set protection", "[routing]") {

@@ -17,9 +17,31 @@ TEST_CASE("local: PING and ECHO", "[local]") {
           "-ERR wrong number of arguments for 'ping' command\r\n");
 }
 
-TEST_CASE("local: HELLO of another version", "[local]") {
-    CHECK(answer_hello({"HELLO", "3"}) == "-NOPROTO unsupported protocol version\r\n");
+TEST_CASE("local: HELLO of a version or with an option Redis refuses, with Redis's errors", "[local]") {
+    CHECK(answer_hello({"HELLO", "4"}) == "-NOPROTO unsupported protocol version\r\n");
+    CHECK(answer_hello({"HELLO", "1"}) == "-NOPROTO unsupported protocol version\r\n");
     CHECK(answer_hello({"HELLO", "x"}) == "-ERR Protocol version is not an integer or out of range\r\n");
+    CHECK(answer_hello({"HELLO", "3", "FOO"}) == "-ERR Syntax error in HELLO option 'FOO'\r\n");
+    CHECK(answer_hello({"HELLO", "3", "SETNAME"}) == "-ERR Syntax error in HELLO option 'SETNAME'\r\n");
+    CHECK(answer_hello({"HELLO", "2", "AUTH", "u"}) == "-ERR Syntax error in HELLO option 'AUTH'\r\n");
+}
+
+TEST_CASE("local: per-connection settings a shared connection cannot honour, as a Redis without them",
+          "[local]") {
+    client_state st;
+    CHECK(answer_client({"CLIENT", "NO-EVICT", "OFF"}, client_subcommand::unsupported, st) == "+OK\r\n");
+    CHECK(answer_client({"CLIENT", "no-touch", "off"}, client_subcommand::unsupported, st) == "+OK\r\n");
+    CHECK(answer_client({"CLIENT", "NO-EVICT", "ON"}, client_subcommand::unsupported, st) ==
+          "-ERR unknown subcommand 'NO-EVICT'. Try CLIENT HELP.\r\n");
+    CHECK(answer_client({"CLIENT", "MAINT_NOTIFICATIONS", "ON", "moving-endpoint-type", "internal-ip"},
+                        client_subcommand::unsupported, st) ==
+          "-ERR unknown subcommand 'MAINT_NOTIFICATIONS'. Try CLIENT HELP.\r\n");
+}
+
+TEST_CASE("local: a RESP3 client's CLIENT GETNAME without a name is RESP3's null", "[local]") {
+    client_state st;
+    st.protocol = 3;
+    CHECK(answer_client({"CLIENT", "GETNAME"}, client_subcommand::local_name, st) == "_\r\n");
 }
 
 TEST_CASE("local: CLIENT SETNAME, GETNAME and SETINFO keep the client's identity", "[local]") {
@@ -103,9 +125,11 @@ TEST_CASE("auth: until AUTH, only AUTH, HELLO ... AUTH, QUIT and RESET pass", "[
     CHECK_FALSE(auth_gate(reset, command_kind::reset, auth, st).reply);
     std::vector<std::string_view> hello{"HELLO", "2"};
     CHECK(auth_gate(hello, command_kind::hello, auth, st).reply->rfind("-NOAUTH HELLO must be called", 0) == 0);
-    // HELLO 3 is answered NOPROTO by the planner before credentials matter.
+    // HELLO 4 is answered NOPROTO by the planner before credentials matter; HELLO 3 needs them.
+    std::vector<std::string_view> hello4{"HELLO", "4"};
+    CHECK_FALSE(auth_gate(hello4, command_kind::hello, auth, st).reply);
     std::vector<std::string_view> hello3{"HELLO", "3"};
-    CHECK_FALSE(auth_gate(hello3, command_kind::hello, auth, st).reply);
+    CHECK(auth_gate(hello3, command_kind::hello, auth, st).reply->rfind("-NOAUTH HELLO must be called", 0) == 0);
 
     std::vector<std::string_view> wrong{"AUTH", "nope"};
     CHECK(auth_gate(wrong, command_kind::needs_private, auth, st).reply ==

@@ -65,6 +65,12 @@ TEST_CASE("reply_writer: null, map, set, boolean and double per protocol", "[cod
     v3.double_value(b, 1.5);
     CHECK(a == "$3\r\n1.5\r\n");
     CHECK(b == ",1.5\r\n");
+    a.clear(), b.clear();
+    v2.text(a, "# Server");
+    v3.text(b, "# Server");
+    CHECK(a == "$8\r\n# Server\r\n");
+    CHECK(b == "=12\r\ntxt:# Server\r\n");  // INFO's verbatim string, as Redis 7 writes it
+    CHECK(reply_view(b).bulk() == "txt:# Server");
 }
 
 TEST_CASE("decode_reply: the herd path's reader, on nested arrays and every scalar", "[codec]") {
@@ -111,6 +117,14 @@ TEST_CASE("handshake: AUTH and SELECT as configured, CLIENT ID on shared connect
     CHECK(acl.replies == 2);
     CHECK_FALSE(acl.ends_with_client_id);
     CHECK(acl.bytes.rfind("*3\r\n$4\r\nAUTH\r\n$3\r\napp\r\n$2\r\npw\r\n", 0) == 0);
+
+    // A connection for RESP3 clients says HELLO 3 after AUTH (Redis refuses HELLO before it with
+    // requirepass), before SELECT.
+    auto resp3 = plan_handshake(cfg, true, true);
+    CHECK(resp3.replies == 4);
+    CHECK(resp3.bytes.find("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n") > resp3.bytes.find("AUTH"));
+    CHECK(resp3.bytes.find("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n") < resp3.bytes.find("SELECT"));
+    CHECK(plan_handshake(redis_config{}, false, true).bytes == "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
 
     std::int64_t id = -1;
     CHECK(read_handshake_reply("+OK\r\n", false, id).empty());

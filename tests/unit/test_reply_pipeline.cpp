@@ -85,3 +85,29 @@ TEST_CASE("pipeline: bounded, deadlines on the oldest, failed all at once, stops
     CHECK(left.front().handler == &c);
     CHECK(q.empty());
 }
+
+TEST_CASE("pipeline: a RESP3 push between replies goes to the sink, not to the next handler", "[pipeline]") {
+    reply_pipeline p(4);
+    recorded a, b;
+    p.expect(&a, far);
+    p.expect(&b, far);
+    bool stopped = false;
+    std::size_t used = 0;
+    std::vector<std::string> pushes;
+    std::function<void(std::string_view)> sink = [&](std::string_view r) { pushes.emplace_back(r); };
+    const std::string invalidate = ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n";
+    const std::string bytes = "$1\r\nv\r\n" + invalidate + "_\r\n";
+    CHECK(p.deliver(bytes, used, sink, stopped) == reply_pipeline::delivery::ok);
+    CHECK(used == bytes.size());
+    CHECK(a.replies == std::vector<std::string>{"$1\r\nv\r\n"});
+    CHECK(b.replies == std::vector<std::string>{"_\r\n"});
+    CHECK(pushes == std::vector<std::string>{invalidate});
+    // Without a sink (a shared connection) a push is dropped and counted, and the replies keep
+    // their handlers.
+    recorded c;
+    p.expect(&c, far);
+    const std::string more = invalidate + "+OK\r\n";
+    CHECK(p.deliver(more, used, no_sink, stopped) == reply_pipeline::delivery::ok);
+    CHECK(c.replies == std::vector<std::string>{"+OK\r\n"});
+    CHECK(p.pushes_dropped() == 1);
+}

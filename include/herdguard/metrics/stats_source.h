@@ -23,6 +23,8 @@ public:
     virtual std::vector<counter_value> summed_counters() const = 0;  // every worker's
     virtual std::uint64_t clients_connected() const = 0;
     virtual redis_links shared_redis_links() const = 0;
+    // Private Redis connections that clients hold now (stateful modes: MULTI, blocking, pub/sub...).
+    virtual std::int64_t private_redis_connections() const = 0;
     virtual const herd_engine& read_through() const = 0;  // routes: counters, gauges, latency, flights
 
 protected:

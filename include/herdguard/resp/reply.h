@@ -46,6 +46,8 @@ public:
     void set_header(std::string& out, std::int64_t count) const;   // *n  | ~n
     void boolean(std::string& out, bool value) const;              // :1  | #t
     void double_value(std::string& out, double value) const;       // $.. | ,..
+    // Text for a human, as Redis writes INFO: a bulk string, or RESP3's verbatim string "txt:".
+    void text(std::string& out, std::string_view text) const;      // $.. | =..txt:..
 
 private:
     protocol_version version_;

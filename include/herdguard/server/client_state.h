@@ -1,5 +1,5 @@
 // What herdguard remembers about one client connection, as Redis keeps it per connection: its
-// name and library, its reply mode, whether it has authenticated, whether it is inside MULTI, on
+// name and library, its protocol, its reply mode, whether it has authenticated, whether it is inside MULTI, on
 // the configured database, or relaying a push stream. One struct, so RESET is one call and the
 // command planner (command_plan.h) reads the client's state without the session.
 //
@@ -17,6 +17,7 @@ struct client_state {
     std::optional<std::string> name;      // CLIENT SETNAME, replayed on a private connection
     std::optional<std::string> lib_name;  // CLIENT SETINFO LIB-NAME
     std::optional<std::string> lib_ver;   // CLIENT SETINFO LIB-VER
+    int protocol = 2;                     // RESP2, or 3 after HELLO 3 (RESET: 2 again)
     reply_mode replies = reply_mode::on;
     bool authenticated = true;  // false until AUTH when auth.password / auth.users are set
     bool in_multi = false;      // GETs inside MULTI are plain pass-through (no loads in transactions)

@@ -42,6 +42,9 @@ struct command_plan {
     read_through reads = read_through::none;
     transaction_effect transaction = transaction_effect::none;
     bool info_section = false;  // INFO answered by Redis gets the "# Herdguard" section appended
+    // HELLO 2 / HELLO 3 (valid options): the protocol the client speaks from this command on. Sent
+    // to Redis on a connection that already speaks it (never switching a shared connection).
+    int hello_protocol = 0;
     client_subcommand client = client_subcommand::shared;  // for kind == client
 };
 

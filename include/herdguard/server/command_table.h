@@ -23,6 +23,7 @@ enum class command_kind {
     client,        // see classify_client()
     info,          // INFO: Redis's sections plus "# Herdguard"; INFO herdguard answered locally
     herdguard,     // HERDGUARD ROUTES|STATS|FLIGHTS|CONFIG|HELP: answered locally
+    cluster_only,  // READONLY, READWRITE: a standalone Redis's error, answered locally
 };
 
 // Classifies by command name (argv[0]) and, where it matters (XREAD ... BLOCK), the arguments.
@@ -37,6 +38,10 @@ enum class client_subcommand {
     local_reply,  // REPLY ON|OFF|SKIP: applied by the session to its own reply stream
     shared,       // server-wide, harmless on a shared connection: PAUSE, UNPAUSE, HELP, NO-TOUCH?
     kill,         // needs a check that it cannot hit the proxy's shared connections
+    // Per-connection settings herdguard cannot honour on a shared connection, sent by clients at
+    // connect (NO-EVICT, NO-TOUCH, MAINT_NOTIFICATIONS): answered as a Redis without the feature
+    // answers, never costing a private connection (answer_client(), docs/COMPATIBILITY.md).
+    unsupported,
     needs_private // reads or changes per-connection state: ID, INFO, LIST, TRACKING, NO-EVICT, ...
 };
 client_subcommand classify_client(const std::vector<std::string_view>& argv);

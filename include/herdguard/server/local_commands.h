@@ -22,8 +22,13 @@ std::string wrong_arity(std::string_view name);
 // PING [message] and ECHO message: the argument comes back.
 std::string answer_ping_echo(const argv_view& argv, command_kind kind);
 
-// HELLO with a version other than 2 (the plan sends HELLO and HELLO 2 to Redis).
+// HELLO with a version Redis refuses, or an option it does not take (command_plan.cpp's
+// plan_hello() sends the others to Redis): Redis's error.
 std::string answer_hello(const argv_view& argv);
+
+// CLIENT SETNAME's (and HELLO ... SETNAME's) check: Redis's error for a name with spaces,
+// newlines or special characters, or nullopt.
+std::optional<std::string> check_client_name(std::string_view name);
 
 // CLIENT SETNAME / GETNAME / SETINFO / REPLY, kept in `state`. nullopt: no reply at all (CLIENT
 // REPLY OFF and SKIP are not answered, as in Redis).

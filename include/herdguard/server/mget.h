@@ -12,13 +12,15 @@
 #include <string_view>
 #include <vector>
 
+#include "herdguard/resp/reply.h"
 #include "herdguard/upstream/reply_handler.h"
 
 namespace herdguard {
 
 class mget_gather {
 public:
-    mget_gather(reply_handler& slot, std::size_t keys);
+    // `protocol`: the client's (2 or 3), for the nulls of the assembled array.
+    mget_gather(reply_handler& slot, std::size_t keys, int protocol = 2);
     mget_gather(const mget_gather&) = delete;
     mget_gather& operator=(const mget_gather&) = delete;
 
@@ -43,6 +45,7 @@ private:
     std::vector<std::string> parts_;
     std::vector<part> handlers_;
     std::size_t pending_;
+    resp::protocol_version protocol_;
 };
 
 }  // namespace herdguard

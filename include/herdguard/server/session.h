@@ -78,13 +78,15 @@ private:
     asio::awaitable<void> idle_watchdog();
     planning_context planning() const;
     routed_keys find_routes(const resp::request& req, const command_plan& p) const;
-    backend* target_of(const command_plan& p, const routed_keys& routed) const;
+    backend* target_of(const command_plan& p, const routed_keys& routed);
+    backend& shared_for(int protocol);
     void execute(const resp::request& req, const command_plan& p, const routed_keys& routed);
     void forward(const resp::request& req, backend& to, const command_plan& p);
     void relay(const resp::request& req);
     static passthrough passthrough_of(const resp::request& req, bool no_timeout);
 
     void handle_reset();
+    void handle_hello(const resp::request& req, const command_plan& p, backend* target);
     void handle_client(const resp::request& req, const command_plan& p, backend* target);
     void handle_info(const resp::request& req, const command_plan& p, backend* target);
     void herd_get(const resp::request& req, route_runtime& route);
@@ -95,12 +97,17 @@ private:
     void reply_local(std::string_view bytes);
     void write_reply(std::string_view bytes) override {
         if (resp::reply_view(bytes).is_error()) stats_.error_replies.add();
+        // A RESP3 client's nulls from RESP2 sources (the herd engine reads on RESP2 connections,
+        // some local answers): Redis says "_" to it. A RESP3 connection never sends these two.
+        if (state_.protocol == 3 && (bytes == "$-1\r\n" || bytes == "*-1\r\n")) bytes = "_\r\n";
         append_out(bytes);
     }
     void all_answered() override;
     void append_out(std::string_view bytes);
     void flush_out();
     void open_private();
+    void drop_private();
+    void stream_pushes();
     void on_private_closed();
     void close_now();
 
@@ -108,7 +115,9 @@ private:
     worker& worker_;
     const config& cfg_;
     worker_stats& stats_;
-    backend& shared_;  // worker::session_backend(): one Redis connection for all our commands
+    // worker::session_backend(): one Redis connection for all our commands, per protocol (index
+    // 0: RESP2, 1: RESP3), taken when first needed and kept.
+    backend* shared_[2] = {nullptr, nullptr};
     resp::request_parser parser_;
 
     std::vector<char> rbuf_;

@@ -31,13 +31,17 @@ struct server_state final : stats_source {
     explicit server_state(const config& c) : cfg(c), herd(c.routes) {}
     std::vector<counter_value> summed_counters() const override;
     std::uint64_t clients_connected() const override { return connected_clients.load(std::memory_order_relaxed); }
+    std::int64_t private_redis_connections() const override {
+        return private_connections_open.load(std::memory_order_relaxed);
+    }
     redis_links shared_redis_links() const override;
     const herd_engine& read_through() const override { return herd; }
     const config& cfg;
     shared_connection_registry registry;
     std::atomic<std::uint64_t> connected_clients{0};
     std::atomic<std::int64_t> busy_sessions{0};   // sessions waiting for replies (drain waits on them)
-    std::atomic<std::int64_t> writes_in_flight{0};  // client writes not yet completed (drain too)
+    std::atomic<std::int64_t> writes_in_flight{0};
+    std::atomic<std::int64_t> private_connections_open{0};  // held by sessions now (a gauge)  // client writes not yet completed (drain too)
     log_limiter client_log;  // rejected and cut-off clients: one line a second at most
     log_limiter tls_log;     // failed client TLS handshakes: one line a second at most
     tls_contexts tls;        // built once at startup; read-only afterwards (see tls_context.h)
@@ -53,12 +57,14 @@ struct worker {
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
-    // What a new client session sends through: one of the shared connections, the same for all
-    // of its commands, so they reach Redis in the order the client sent them, as on a direct
-    // connection (round-robin over sessions spreads the load).
-    backend& session_backend();
+    // What a client session sends through: one of the shared connections for its protocol (2 or
+    // 3), the same for all of its commands, so they reach Redis in the order the client sent
+    // them, as on a direct connection (round-robin over sessions spreads the load). RESP3
+    // clients get connections on which Redis speaks RESP3, so their replies are Redis's own;
+    // those are opened on the first RESP3 client.
+    backend& session_backend(int protocol = 2);
     // A connection of the client's own, for its stateful modes (client_link in backend.h).
-    std::shared_ptr<client_link> open_client_link();
+    std::shared_ptr<client_link> open_client_link(int protocol = 2);
 
     server_state& server;
     std::size_t index;
@@ -69,6 +75,7 @@ struct worker {
     // The shared, pipelined Redis connections (shared_connections.h): behind a pointer, so what
     // includes this file (the session) sees backends only, never a connection.
     std::unique_ptr<shared_connections> shared;
+    std::unique_ptr<shared_connections> shared_resp3;  // null until the first RESP3 client
     herd_context herd;  // what the herd engine may use of this worker
 };
 

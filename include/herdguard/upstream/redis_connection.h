@@ -56,9 +56,10 @@ public:
     enum class state { connecting, ready, down, closed };
 
     // `tls`: the redis.tls context (see tls_context.h), or nullptr for plain TCP. Not owned; it
-    // outlives every connection (the server holds it).
+    // outlives every connection (the server holds it). `resp3`: Redis speaks RESP3 on it (HELLO 3
+    // in the handshake), for RESP3 clients.
     redis_connection(asio::any_io_executor ex, const redis_config& cfg, mode m, worker_stats& stats,
-                     shared_connection_registry* registry, asio::ssl::context* tls = nullptr);
+                     shared_connection_registry* registry, asio::ssl::context* tls = nullptr, bool resp3 = false);
     ~redis_connection();
     redis_connection(const redis_connection&) = delete;
     redis_connection& operator=(const redis_connection&) = delete;
@@ -118,6 +119,7 @@ private:
     asio::any_io_executor ex_;
     redis_config cfg_;
     mode mode_;
+    bool resp3_;
     worker_stats& stats_;
     shared_connection_registry* registry_;
     redis_transport transport_;  // the socket, with a TLS layer per connection when tls is set

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <string>
@@ -41,12 +42,15 @@ public:
     enum class delivery { ok, bad_reply, unexpected_reply };
     // Frames the replies at the start of `data` and hands each to its handler, in order; one that
     // matches no request goes to `push_sink` (relay mode: pub/sub messages, MONITOR) or, without
-    // a sink, means we are out of step with Redis. `consumed` gets the bytes of the complete
+    // a sink, means we are out of step with Redis. A RESP3 push (">") is never a reply: it goes
+    // to `push_sink` wherever it falls between replies (invalidations of CLIENT TRACKING, pub/sub
+    // messages), or is dropped without one (counted in `pushes_dropped`). `consumed` gets the bytes of the complete
     // replies delivered (a partial one stays for the next call, which must start at it).
     // Stops early, after a reply, once `stopped` is true (a handler stopped the connection).
     delivery deliver(std::string_view data, std::size_t& consumed,
                      const std::function<void(std::string_view)>& push_sink, const bool& stopped);
     const std::string& framing_error() const { return framer_.error(); }
+    std::uint64_t pushes_dropped() const { return pushes_dropped_; }
 
     // A new connection: no partial reply carries over.
     void reset_framing() { framer_.reset(); }
@@ -62,6 +66,7 @@ private:
     std::size_t max_pending_;
     std::deque<pending_request> pending_;
     resp::reply_framer framer_;
+    std::uint64_t pushes_dropped_ = 0;
 };
 
 }  // namespace herdguard

@@ -1,0 +1,270 @@
+// RESP3 through herdguard (issue 11): after HELLO 3 a client gets exactly what Redis 7 sends to
+// a RESP3 connection, byte for byte; herdguard's own replies are in the client's protocol; pushes
+// (pub/sub, CLIENT TRACKING) reach the client that asked, between its replies; RESET goes back to
+// RESP2; and the handshakes current clients send at connect cost no private Redis connection.
+#include <thread>
+
+#include "harness.h"
+#include "test_support.h"
+
+using namespace herdguard::test;
+
+namespace {
+
+// One command on a raw connection, its reply's exact bytes ("" on timeout).
+std::string ask(raw_conn& c, const std::vector<std::string>& argv) {
+    if (!c.send(encode_command(argv))) return "<send failed>";
+    return c.read_reply(5s);
+}
+
+// redis-server with DEBUG PROTOCOL allowed (it writes every RESP3 type on demand), and herdguard.
+herdguard_options with_admin() {
+    herdguard_options o;
+    o.admin = "auto";
+    return o;
+}
+
+struct resp3_stack {
+    temp_dir dir;
+    redis_server redis{dir, "", {"--enable-debug-command", "yes"}};
+    herdguard_proc proxy{dir, redis.port(), with_admin()};
+};
+
+long long private_connections(std::uint16_t proxy_port) {
+    return herdguard_counter(proxy_port, "redis_private_connections");
+}
+
+// Waits (bounded) until the gauge reads `want`: a session lets its private connection go when it
+// has seen the client hang up, a moment after the client closed.
+bool private_connections_become(std::uint16_t proxy_port, long long want) {
+    for (int i = 0; i < 400; ++i) {
+        if (private_connections(proxy_port) == want) return true;
+        std::this_thread::sleep_for(5ms);
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("RESP3: after HELLO 3 every reply is Redis's own RESP3 reply, byte for byte", "[integration][resp3]") {
+    resp3_stack s;
+    raw_conn direct(s.redis.port());
+    raw_conn proxy(s.proxy.port());
+    const std::string hello_direct = ask(direct, {"HELLO", "3"});
+    const std::string hello_proxy = ask(proxy, {"HELLO", "3"});
+    // A map of 7: server, version, proto 3, id (a connection's own), mode, role, modules.
+    CHECK(hello_proxy.rfind("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n", 0) == 0);
+    CHECK(hello_proxy.find("$5\r\nproto\r\n:3\r\n") != std::string::npos);
+    CHECK(hello_direct.substr(0, hello_direct.find("$2\r\nid\r\n")) ==
+          hello_proxy.substr(0, hello_proxy.find("$2\r\nid\r\n")));
+
+    // Writes once, through herdguard; then the reads, compared with Redis's own.
+    CHECK(ask(proxy, {"SET", "k", "v"}) == "+OK\r\n");
+    CHECK(ask(proxy, {"HSET", "h", "a", "1", "b", "2"}) == ":2\r\n");
+    CHECK(ask(proxy, {"SADD", "s", "x"}) == ":1\r\n");
+    CHECK(ask(proxy, {"ZADD", "z", "1.5", "m"}) == ":1\r\n");
+    const std::vector<std::vector<std::string>> commands = {
+        {"GET", "k"},
+        {"GET", "missing"},  // _
+        {"MGET", "k", "missing"},
+        {"HGETALL", "h"},  // %2
+        {"SMEMBERS", "s"},  // ~1
+        {"ZSCORE", "z", "m"},  // ,1.5
+        {"ZRANGE", "z", "0", "-1", "WITHSCORES"},
+        {"CONFIG", "GET", "maxmemory"},  // a map
+        {"EVAL", "redis.setresp(3); return {double=3.5}", "0"},
+        {"EVAL", "redis.setresp(3); return true", "0"},  // #t
+        {"DEBUG", "PROTOCOL", "string"},
+        {"DEBUG", "PROTOCOL", "integer"},
+        {"DEBUG", "PROTOCOL", "double"},
+        {"DEBUG", "PROTOCOL", "bignum"},  // (
+        {"DEBUG", "PROTOCOL", "null"},
+        {"DEBUG", "PROTOCOL", "array"},
+        {"DEBUG", "PROTOCOL", "set"},
+        {"DEBUG", "PROTOCOL", "map"},
+        {"DEBUG", "PROTOCOL", "attrib"},  // |1 ... and the reply it annotates
+        {"DEBUG", "PROTOCOL", "verbatim"},  // =
+        {"DEBUG", "PROTOCOL", "true"},
+        {"DEBUG", "PROTOCOL", "false"},
+        {"OBJECT", "ENCODING", "missing"},  // _
+        {"HGET", "h", "nope"},
+        {"LPOP", "nolist"},
+        {"XRANGE", "nostream", "-", "+"},
+    };
+    for (const auto& cmd : commands) {
+        std::string line;
+        for (const auto& a : cmd) line += a + " ";
+        INFO(line);
+        const std::string want = ask(direct, cmd);
+        REQUIRE_FALSE(want.empty());
+        CHECK(ask(proxy, cmd) == want);
+    }
+    // INFO is a verbatim string in RESP3; herdguard's section is inside it.
+    const std::string info = ask(proxy, {"INFO"});
+    CHECK(info.rfind("=", 0) == 0);
+    CHECK(info.find("txt:# Server") != std::string::npos);
+    CHECK(info.find("# Herdguard") != std::string::npos);
+    // The RESP2 client beside it still gets RESP2.
+    raw_conn resp2(s.proxy.port());
+    CHECK(ask(resp2, {"GET", "missing"}) == "$-1\r\n");
+    CHECK(ask(resp2, {"HGETALL", "h"}).rfind("*4\r\n", 0) == 0);
+    CHECK(private_connections(s.proxy.port()) == 0);
+}
+
+TEST_CASE("RESP3: herdguard's own replies are in the client's protocol", "[integration][resp3]") {
+    resp3_stack s;
+    raw_conn c(s.proxy.port());
+    CHECK(ask(c, {"CLIENT", "GETNAME"}) == "$-1\r\n");
+    CHECK(ask(c, {"HELLO", "4"}) == "-NOPROTO unsupported protocol version\r\n");
+    CHECK(ask(c, {"HELLO", "3", "BOGUS"}) == "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
+    CHECK(ask(c, {"HELLO", "3", "SETNAME", "bad name"}) ==
+          "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    CHECK(ask(c, {"CLIENT", "GETNAME"}) == "$-1\r\n");  // refused HELLOs changed nothing
+    CHECK(ask(c, {"HELLO", "3", "SETNAME", "app-1"}).rfind("%7\r\n", 0) == 0);
+    CHECK(ask(c, {"CLIENT", "GETNAME"}) == "$5\r\napp-1\r\n");
+    CHECK(ask(c, {"CLIENT", "SETNAME", "app-2"}) == "+OK\r\n");
+    CHECK(ask(c, {"PING"}) == "+PONG\r\n");
+    CHECK(ask(c, {"ECHO", "hi"}) == "$2\r\nhi\r\n");
+    CHECK(ask(c, {"INFO", "herdguard"}).rfind("=", 0) == 0);
+    CHECK(ask(c, {"HERDGUARD", "CONFIG"}).rfind("%", 0) == 0);
+    CHECK(ask(c, {"READONLY"}) == "-ERR This instance has cluster support disabled\r\n");
+    CHECK(ask(c, {"SELECT", "0"}) == "+OK\r\n");
+    // The name stayed with the client: no shared connection was renamed.
+    raw_conn direct(s.redis.port());
+    CHECK(ask(direct, {"CLIENT", "LIST"}).find("name=app") == std::string::npos);
+    CHECK(private_connections(s.proxy.port()) == 0);
+    // A RESP2 client's null name is RESP2's.
+    raw_conn resp2(s.proxy.port());
+    CHECK(ask(resp2, {"CLIENT", "GETNAME"}) == "$-1\r\n");
+}
+
+TEST_CASE("RESP3: pub/sub pushes interleave with replies, and ordinary commands work while subscribed",
+          "[integration][resp3]") {
+    resp3_stack s;
+    raw_conn sub(s.proxy.port());
+    raw_conn pub(s.proxy.port());
+    REQUIRE(ask(sub, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    REQUIRE(ask(pub, {"SET", "k", "v"}) == "+OK\r\n");
+    CHECK(ask(sub, {"SUBSCRIBE", "ch"}) == ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    CHECK(ask(sub, {"PSUBSCRIBE", "p*"}) == ">3\r\n$10\r\npsubscribe\r\n$2\r\np*\r\n:2\r\n");
+    CHECK(ask(pub, {"PUBLISH", "ch", "hello"}) == ":1\r\n");
+    CHECK(sub.read_reply(5s) == ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n");
+    CHECK(ask(pub, {"PUBLISH", "px", "hi"}) == ":1\r\n");
+    CHECK(sub.read_reply(5s) == ">4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\npx\r\n$2\r\nhi\r\n");
+    // RESP3 allows any command while subscribed; its replies come between the pushes.
+    CHECK(ask(sub, {"GET", "k"}) == "$1\r\nv\r\n");
+    CHECK(ask(sub, {"PING"}) == "+PONG\r\n");
+    CHECK(ask(pub, {"PUBLISH", "ch", "again"}) == ":1\r\n");
+    CHECK(sub.read_reply(5s) == ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nagain\r\n");
+    CHECK(ask(sub, {"UNSUBSCRIBE", "ch"}) == ">3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:1\r\n");
+}
+
+TEST_CASE("CLIENT TRACKING: RESP3 invalidation pushes and RESP2 REDIRECT reach the client that asked",
+          "[integration][resp3]") {
+    resp3_stack s;
+    raw_conn writer(s.proxy.port());
+    REQUIRE(ask(writer, {"SET", "t1", "a"}) == "+OK\r\n");
+    REQUIRE(ask(writer, {"SET", "t2", "a"}) == "+OK\r\n");
+
+    // RESP3, default mode: the invalidation is a push on the tracking client's own connection.
+    raw_conn tracked(s.proxy.port());
+    REQUIRE(ask(tracked, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    CHECK(ask(tracked, {"CLIENT", "TRACKING", "ON"}) == "+OK\r\n");
+    CHECK(ask(tracked, {"GET", "t1"}) == "$1\r\na\r\n");
+    CHECK(ask(writer, {"SET", "t1", "b"}) == "+OK\r\n");
+    CHECK(tracked.read_reply(5s) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nt1\r\n");
+    CHECK(ask(tracked, {"GET", "t1"}) == "$1\r\nb\r\n");  // and its replies go on as before
+
+    // RESP2: REDIRECT to a subscriber of __redis__:invalidate, by its client id.
+    raw_conn listener(s.proxy.port());
+    const std::string id_reply = ask(listener, {"CLIENT", "ID"});
+    REQUIRE(id_reply.rfind(":", 0) == 0);
+    const std::string id = id_reply.substr(1, id_reply.size() - 3);
+    CHECK(ask(listener, {"SUBSCRIBE", "__redis__:invalidate"}).rfind("*3\r\n$9\r\nsubscribe\r\n", 0) == 0);
+    raw_conn redirected(s.proxy.port());
+    CHECK(ask(redirected, {"CLIENT", "TRACKING", "ON", "REDIRECT", id}) == "+OK\r\n");
+    CHECK(ask(redirected, {"GET", "t2"}) == "$1\r\na\r\n");
+    CHECK(ask(writer, {"SET", "t2", "b"}) == "+OK\r\n");
+    CHECK(listener.read_reply(5s) == "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$2\r\nt2\r\n");
+}
+
+TEST_CASE("RESP3: RESET takes the client back to RESP2, also from a subscription", "[integration][resp3]") {
+    resp3_stack s;
+    raw_conn c(s.proxy.port());
+    REQUIRE(ask(c, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    CHECK(ask(c, {"GET", "missing"}) == "_\r\n");
+    CHECK(ask(c, {"RESET"}) == "+RESET\r\n");
+    CHECK(ask(c, {"GET", "missing"}) == "$-1\r\n");
+    CHECK(ask(c, {"CLIENT", "GETNAME"}) == "$-1\r\n");
+
+    raw_conn sub(s.proxy.port());
+    REQUIRE(ask(sub, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    CHECK(ask(sub, {"SUBSCRIBE", "ch"}) == ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    CHECK(ask(sub, {"RESET"}) == "+RESET\r\n");
+    CHECK(ask(sub, {"GET", "missing"}) == "$-1\r\n");
+    CHECK(ask(sub, {"HGETALL", "nohash"}) == "*0\r\n");
+}
+
+// The connect handshakes of current clients, as they send them (pipelined), then idle: herdguard
+// answers all of it without a private Redis connection, and keeps none.
+TEST_CASE("the connect handshakes of current clients cost no private connection", "[integration][resp3]") {
+    resp3_stack s;
+    using cmds = std::vector<std::vector<std::string>>;
+    const std::vector<std::pair<std::string, cmds>> handshakes = {
+        {"ioredis 6 (RESP3 attempt)",
+         {{"HELLO", "3"}, {"CLIENT", "SETNAME", "app"}, {"CLIENT", "SETINFO", "LIB-VER", "6.1.0"},
+          {"CLIENT", "SETINFO", "LIB-NAME", "ioredis"},
+          {"CLIENT", "MAINT_NOTIFICATIONS", "ON", "moving-endpoint-type", "internal-ip"}}},
+        {"redis-py", {{"CLIENT", "SETNAME", "app"}, {"CLIENT", "SETINFO", "LIB-NAME", "redis-py"},
+                      {"CLIENT", "SETINFO", "LIB-VER", "5.0.0"}, {"SELECT", "0"}}},
+        {"node-redis 5 (RESP3)", {{"HELLO", "3", "SETNAME", "app"}, {"CLIENT", "SETINFO", "LIB-NAME", "node-redis"},
+                                  {"CLIENT", "SETINFO", "LIB-VER", "5.0.0"}}},
+        {"go-redis 9", {{"HELLO", "3"}, {"CLIENT", "SETINFO", "LIB-NAME", "go-redis(,go1.22)"},
+                        {"CLIENT", "SETINFO", "LIB-VER", "9.7.0"}, {"CLIENT", "SETNAME", "app"}}},
+        {"Lettuce 6", {{"HELLO", "3", "SETNAME", "app"}, {"CLIENT", "SETINFO", "lib-name", "Lettuce"},
+                       {"CLIENT", "SETINFO", "lib-ver", "6.5.0"}}},
+        {"Jedis 5", {{"CLIENT", "SETNAME", "app"}, {"CLIENT", "SETINFO", "LIB-NAME", "jedis"},
+                     {"CLIENT", "SETINFO", "LIB-VER", "5.2.0"}}},
+        {"rueidis (cache disabled)", {{"HELLO", "3"}, {"CLIENT", "SETINFO", "LIB-NAME", "rueidis"},
+                                      {"CLIENT", "SETINFO", "LIB-VER", "1.0.50"}, {"CLIENT", "NO-EVICT", "OFF"},
+                                      {"CLIENT", "NO-TOUCH", "OFF"}, {"READONLY"}}},
+    };
+    std::vector<std::unique_ptr<raw_conn>> idle;
+    for (const auto& [who, commands] : handshakes) {
+        INFO(who);
+        auto c = std::make_unique<raw_conn>(s.proxy.port());
+        std::string batch;
+        for (const auto& cmd : commands) batch += encode_command(cmd);
+        REQUIRE(c->send(batch));
+        for (std::size_t i = 0; i < commands.size(); ++i) CHECK_FALSE(c->read_reply(5s).empty());
+        CHECK(ask(*c, {"PING"}) == "+PONG\r\n");
+        idle.push_back(std::move(c));
+    }
+    CHECK(private_connections(s.proxy.port()) == 0);
+    CHECK(s.proxy.running());
+    // The gauge counts what clients hold: a WATCH takes one, a hang-up gives it back.
+    {
+        raw_conn watcher(s.proxy.port());
+        CHECK(ask(watcher, {"WATCH", "k"}) == "+OK\r\n");
+        CHECK(private_connections(s.proxy.port()) == 1);
+    }
+    CHECK(private_connections_become(s.proxy.port(), 0));
+    const std::string metrics = http_get(s.proxy.admin_port(), "/metrics").body;
+    CHECK(metrics.find("\nherdguard_redis_private_connections 0\n") != std::string::npos);
+}
+
+TEST_CASE("RESP3: a routed GET and MGET answer in the client's protocol", "[integration][resp3][herd]") {
+    route_options route;
+    herd_stack stack(route);
+    raw_conn c(stack.proxy().port());
+    REQUIRE(ask(c, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    const std::string value = ask(c, {"GET", "product:1"});
+    CHECK(value.rfind("$", 0) == 0);  // loaded from the demo upstream
+    CHECK(ask(c, {"GET", "product:1"}) == value);
+    CHECK(ask(c, {"GET", "product:missing-r3"}) == "_\r\n");  // the upstream's 404
+    CHECK(ask(c, {"GET", "product:missing-r3"}) == "_\r\n");  // remembered for negative_ttl
+    CHECK(ask(c, {"MGET", "product:1", "product:missing-r3", "plain"}) == "*3\r\n" + value + "_\r\n_\r\n");
+    raw_conn resp2(stack.proxy().port());
+    CHECK(ask(resp2, {"GET", "product:missing-r3"}) == "$-1\r\n");
+    CHECK(ask(resp2, {"MGET", "product:1", "product:missing-r3"}) == "*2\r\n" + value + "$-1\r\n");
+}
