@@ -4,8 +4,9 @@
 #  1. release build: the layer map of docs/DESIGN.md (scripts/check-layers.sh), unit tests, the
 #     config check on the shipped example, the integration tests
 #     (they start their own redis-server and herdguard processes on free loopback ports and stop
-#     them by PID), and the deployment checks (container, Kubernetes, alert rules, dashboard:
-#     scripts/validate-deploy.sh);
+#     them by PID), the deployment checks (container, Kubernetes, alert rules, dashboard:
+#     scripts/validate-deploy.sh) and the real-client matrix (scripts/client-matrix.sh: real
+#     client libraries from Debian and npm, in RESP2 and RESP3);
 #  2. ASan+UBSan: the unit tests and the whole integration suite against a sanitized herdguard
 #     (scripts/test-sanitized.sh asan);
 #  3. TSan: the multi-threaded integration tests against a TSan herdguard (test-sanitized.sh tsan);
@@ -32,6 +33,9 @@ ctest --test-dir "$build" --output-on-failure --timeout 900
 
 echo "== deployment files"
 scripts/validate-deploy.sh
+
+echo "== real-client matrix: redis-py, node-redis 5 and 6, ioredis; RESP2 and RESP3"
+scripts/client-matrix.sh
 
 if [ "${HERDGUARD_QUICK:-0}" = 1 ]; then
   echo "== HERDGUARD_QUICK=1: sanitizers and fuzzing skipped"
