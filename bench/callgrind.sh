@@ -5,6 +5,7 @@
 #
 # Usage: bench/callgrind.sh BINARY [BINARY...]     (Markdown table on stdout, progress on stderr)
 # Env:   ROUNDS=N   rounds, binaries interleaved A B A B (default 2); the table shows medians
+#        RESP=3     the requests from a RESP3 client (redis-benchmark -3; default 2)
 #
 # Each measurement runs herdguard (--threads 1, --admin off, one route "product:*" to the demo
 # upstream) under `valgrind --tool=callgrind`, sends `redis-benchmark -c 50 -P 16 -n N GET <key>`
@@ -17,6 +18,9 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 ROUNDS=${ROUNDS:-2}
+RESP=${RESP:-2}
+resp_flag=()
+[ "$RESP" = 3 ] && resp_flag=(-3)
 DEMO=${DEMO:-$root/build/release/herdguard-demo-upstream}
 
 log() { printf '[callgrind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -78,7 +82,7 @@ measure() {
     done
     [ "$(timeout 10 redis-cli -p "$port" GET "$key" 2>/dev/null | head -c 1)" != "" ] ||
         die "GET $key through $bin returned nothing; log: $(tail -5 "$work/herdguard.log")"
-    timeout 300 redis-benchmark -p "$port" -c 50 -P 16 -n "$n" -q GET "$key" >/dev/null 2>&1 ||
+    timeout 300 redis-benchmark "${resp_flag[@]}" -p "$port" -c 50 -P 16 -n "$n" -q GET "$key" >/dev/null 2>&1 ||
         die "redis-benchmark through $bin failed"
     # SIGTERM, then wait for callgrind to write its counts: under valgrind, on a busy machine,
     # exiting takes longer than lib.sh's 3 s before SIGKILL (which would lose the counts).

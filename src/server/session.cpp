@@ -46,6 +46,7 @@ session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
     state_.authenticated = !cfg_.auth.enabled();
+    shared_now_ = &shared_for(state_.protocol);
     if (tls) socket_.enable_tls(*tls);
 }
 
@@ -326,7 +327,12 @@ backend* session::target_of(const command_plan& p, const routed_keys& routed) {
     if (p.local) return nullptr;
     if (private_ && !routed.any()) return private_.get();
     // HELLO 2/3 goes where the client's replies will come from: a connection of that protocol.
-    return &shared_for(p.hello_protocol != 0 ? p.hello_protocol : state_.protocol);
+    return p.hello_protocol != 0 ? &shared_for(p.hello_protocol) : shared_now_;
+}
+
+void session::speak(int protocol) {
+    state_.protocol = protocol;
+    shared_now_ = &shared_for(protocol);
 }
 
 backend& session::shared_for(int protocol) {
@@ -406,7 +412,7 @@ void session::forward(const resp::request& req, backend& to, const command_plan&
         // Stale-set protection: revoke leases on routed keys before the write runs, on the shared
         // connection, so a load that started earlier can never overwrite what the client wrote.
         for_each_written_key(argv, [&](std::string_view key) {
-            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, shared_for(state_.protocol));
+            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
         });
     }
     if (p.transaction == transaction_effect::begins) state_.in_multi = true;
@@ -420,7 +426,7 @@ void session::relay(const resp::request& req) {
     // enforces what is allowed in subscribed mode, and answers in order on its one connection.
     // RESET goes to Redis here, which takes the connection back to RESP2 (and out of its
     // subscriptions); the stream stays relayed, so its replies stay Redis's own.
-    if (iequals(req.argv[0], "reset")) state_.protocol = 2;
+    if (iequals(req.argv[0], "reset")) speak(2);
     if (!state_.relay) {
         state_.relay = true;
         last_target_ = private_.get();

@@ -29,14 +29,14 @@ bool session::auth_gate(resp::request& req, command_kind kind) {
 }
 
 void session::herd_get(const resp::request& req, route_runtime& route) {
-    backend& shared = shared_for(state_.protocol);
+    backend& shared = *shared_now_;
     last_target_ = &shared;
     auto& slot = new_slot();
     worker_.server.herd.get(route, std::string(req.argv[1]), worker_.herd, shared, slot);
 }
 
 void session::herd_mget(const resp::request& req) {
-    backend& shared = shared_for(state_.protocol);
+    backend& shared = *shared_now_;
     last_target_ = &shared;
     auto& slot = new_slot();
     auto& herd = worker_.server.herd;
@@ -79,6 +79,7 @@ void session::handle_reset() {
     // before RESET (plan.barrier), so the private connection can go at once.
     drop_private();
     state_.reset(cfg_.auth.enabled());  // RESET returns to the unauthenticated state
+    speak(state_.protocol);
     reply_local("+RESET\r\n");
 }
 
@@ -154,7 +155,7 @@ void session::handle_hello(const resp::request& req, const command_plan& p, back
         }
         state_.name = std::string(*name);
     }
-    state_.protocol = p.hello_protocol;
+    speak(p.hello_protocol);
     if (private_ && target == private_.get()) {
         if (state_.protocol == 3) stream_pushes();
         forward(req, *target, p);

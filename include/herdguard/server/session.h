@@ -80,6 +80,7 @@ private:
     routed_keys find_routes(const resp::request& req, const command_plan& p) const;
     backend* target_of(const command_plan& p, const routed_keys& routed);
     backend& shared_for(int protocol);
+    void speak(int protocol);  // the client's protocol from now on (HELLO, RESET)
     void execute(const resp::request& req, const command_plan& p, const routed_keys& routed);
     void forward(const resp::request& req, backend& to, const command_plan& p);
     void relay(const resp::request& req);
@@ -118,6 +119,7 @@ private:
     // worker::session_backend(): one Redis connection for all our commands, per protocol (index
     // 0: RESP2, 1: RESP3), taken when first needed and kept.
     backend* shared_[2] = {nullptr, nullptr};
+    backend* shared_now_ = nullptr;  // shared_for(state_.protocol): the hot path reads this one
     resp::request_parser parser_;
 
     std::vector<char> rbuf_;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Two herdguard binaries side by side, wall clock: redis-benchmark GET and SET through each, in
+# rounds A B A B, on one Redis; medians and the ratio B/A. For a change that must not slow the
+# pass-through path (a timing here is noisy: read it with the callgrind counts of
+# bench/callgrind.sh, which are not).
+#
+# Usage: bench/ab.sh BINARY_A BINARY_B        (Markdown table on stdout, progress on stderr)
+# Env:   ROUNDS=N (default 5)  N=requests per run (default 200000)  RESP=3 (redis-benchmark -3)
+# Each run: herdguard --threads 1 --admin off on a free 127.0.0.1 port, then
+# `redis-benchmark -c 50 -n N -d 100 -r 10000 -t get,set -q` with -P 1 and with -P 16.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+ROUNDS=${ROUNDS:-5}
+N=${N:-200000}
+RESP=${RESP:-2}
+resp_flag=()
+[ "$RESP" = 3 ] && resp_flag=(-3)
+log() { printf '[ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+[ $# -eq 2 ] || die "usage: bench/ab.sh BINARY_A BINARY_B"
+for b in "$@"; do [ -x "$b" ] || die "$b is not an executable"; done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/herdguard-ab.XXXXXX")
+pids=()
+# shellcheck disable=SC2317  # invoked by the trap
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do stop_pid "$p"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+    >"$work/redis.log" 2>&1 &
+pids+=($!)
+wait_ping "$redis_port" $! || die "redis-server did not start"
+
+declare -A samples
+for round in $(seq 1 "$ROUNDS"); do
+    for b in "$@"; do
+        port=$(free_port)
+        "$b" --listen "127.0.0.1:$port" --redis "127.0.0.1:$redis_port" --threads 1 --admin off \
+            --log-level warn >"$work/hg.log" 2>&1 &
+        pid=$!
+        pids+=("$pid")
+        wait_ping "$port" "$pid" || die "$b did not start: $(tail -3 "$work/hg.log")"
+        for p in 1 16; do
+            out=$(timeout 300 redis-benchmark "${resp_flag[@]}" -p "$port" -c 50 -n "$N" -d 100 -r 10000 \
+                  -P "$p" -t get,set -q 2>/dev/null) || die "redis-benchmark through $b failed"
+            for t in SET GET; do
+                rps=$(awk -v t="$t:" '$1 == t {print int($2)}' <<<"$out" | tr -d '\r')
+                [ -n "$rps" ] || die "no $t figure from redis-benchmark: $out"
+                samples["$b|$t|$p"]+="$rps "
+                log "round $round $b $t -P $p: $rps rps"
+            done
+        done
+        stop_pid "$pid"
+    done
+done
+
+a=$1
+b=$2
+echo "| test | A: $a (rps, median) | B: $b | B/A |"
+echo "|:--|--:|--:|--:|"
+for p in 1 16; do
+    for t in SET GET; do
+        ma=$(tr ' ' '\n' <<<"${samples["$a|$t|$p"]}" | grep . | median 0)
+        mb=$(tr ' ' '\n' <<<"${samples["$b|$t|$p"]}" | grep . | median 0)
+        echo "| $t -P $p | $ma | $mb | $(awk -v x="$ma" -v y="$mb" 'BEGIN {printf "%.3f", y / x}') |"
+    done
+done
