@@ -1,6 +1,7 @@
 #include "herdguard/server/command_plan.h"
 
 #include "herdguard/resp/request_parser.h"
+#include "herdguard/server/local_commands.h"
 #include "herdguard/util/strings.h"
 
 namespace herdguard {
@@ -41,6 +42,10 @@ void plan_hello(const std::vector<std::string_view>& argv, command_plan& p) {
             p.open_private = true;
             i += 2;
         } else if (iequals(argv[i], "setname") && i + 1 < argv.size()) {
+            if (check_client_name(argv[i + 1])) {  // refused before anything opens or switches
+                p.local = true;
+                return;
+            }
             i += 1;
         } else {
             p.local = true;  // Redis's syntax error, answered by answer_hello()
@@ -62,7 +67,7 @@ command_plan plan_command(const std::vector<std::string_view>& argv, command_kin
     switch (kind) {
         case command_kind::forward:
             // Routes apply to plain GET / MGET on the configured database, outside transactions.
-            if (ctx.routes_configured && state.db_default && !state.in_multi && !state.relay) {
+            if (ctx.routes_configured && state.db_default && !state.in_multi && !state.relay && !state.tracking) {
                 if (argv.size() == 2 && iequals(argv[0], "get")) p.reads = read_through::get;
                 else if (argv.size() >= 2 && iequals(argv[0], "mget")) p.reads = read_through::mget;
             }
@@ -88,8 +93,15 @@ command_plan plan_command(const std::vector<std::string_view>& argv, command_kin
             break;
         case command_kind::quit:
         case command_kind::herdguard:
-        case command_kind::cluster_only:
             p.local = true;
+            break;
+        case command_kind::cluster_only:
+            p.local = !ctx.has_private;  // the client's own connection: Redis answers (or queues)
+            break;
+        case command_kind::unsubscribe:
+            // Outside a subscription (the relay never plans): Redis's answer for no subscriptions,
+            // one reply per channel, which would put a shared connection out of step.
+            p.local = !state.in_multi;
             break;
         case command_kind::reset:
             p.local = true;
@@ -114,8 +126,10 @@ command_plan plan_command(const std::vector<std::string_view>& argv, command_kin
                     p.local = !ctx.has_private;
                     break;
                 case client_subcommand::local_reply:
-                case client_subcommand::unsupported:
                     p.local = true;
+                    break;
+                case client_subcommand::unsupported:
+                    p.local = !ctx.has_private;  // honoured by Redis on the client's own connection
                     break;
                 case client_subcommand::shared:
                     break;

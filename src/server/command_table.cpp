@@ -42,6 +42,10 @@ const std::unordered_map<std::string_view, command_info>& table() {
         {"psubscribe", {command_kind::relay}},
         {"ssubscribe", {command_kind::relay}},
         {"monitor", {command_kind::relay}},
+        // Outside a subscription: nothing to leave (inside one, the relay takes every command).
+        {"unsubscribe", {command_kind::unsubscribe}},
+        {"punsubscribe", {command_kind::unsubscribe}},
+        {"sunsubscribe", {command_kind::unsubscribe}},
         // Answered by herdguard.
         {"ping", {command_kind::ping}},
         {"echo", {command_kind::echo}},

@@ -27,9 +27,28 @@ std::string answer_hello(const argv_view& argv) {
         const bool auth = iequals(argv[i], "auth") && i + 2 < argv.size();
         const bool setname = iequals(argv[i], "setname") && i + 1 < argv.size();
         if (!auth && !setname) return resp::error_reply("ERR Syntax error in HELLO option '" + std::string(argv[i]) + "'");
+        if (setname) {
+            if (auto refused = check_client_name(argv[i + 1])) return *refused;
+        }
         i += auth ? 2 : 1;
     }
     return resp::error_reply("ERR Syntax error in HELLO");
+}
+
+std::string answer_unsubscribe(const argv_view& argv, int protocol) {
+    const auto version = static_cast<resp::protocol_version>(protocol);
+    const std::string name = ascii_lower(argv[0]);
+    auto one = [&](std::string& out, const std::string_view* channel) {
+        out += version == resp::protocol_version::resp3 ? ">3\r\n" : "*3\r\n";
+        resp::append_bulk(out, name);
+        if (channel != nullptr) resp::append_bulk(out, *channel);
+        else out += resp::null_reply(version);
+        resp::append_integer(out, 0);
+    };
+    std::string out;
+    if (argv.size() == 1) one(out, nullptr);
+    for (std::size_t i = 1; i < argv.size(); ++i) one(out, &argv[i]);
+    return out;
 }
 
 std::optional<std::string> check_client_name(std::string_view name) {
@@ -97,6 +116,13 @@ std::optional<std::string> answer_client(const argv_view& argv, client_subcomman
 void note_forwarded_client(const argv_view& argv, client_subcommand sub, client_state& state) {
     if (sub == client_subcommand::local_name && argv.size() == 3 && iequals(argv[1], "setname"))
         state.name = std::string(argv[2]);
+    // Reads of a tracking client must go where Redis tracks them (command_plan: no read-through).
+    // Assumed to succeed: if Redis refuses it, read-through stays off for this client, which is
+    // only a missed optimisation.
+    if (argv.size() >= 3 && iequals(argv[1], "tracking")) {
+        if (iequals(argv[2], "on")) state.tracking = true;
+        else if (iequals(argv[2], "off")) state.tracking = false;
+    }
 }
 
 void note_select(const argv_view& argv, std::int64_t configured_db, client_state& state) {

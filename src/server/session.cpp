@@ -192,7 +192,7 @@ void session::process() {
         const command_plan p = plan_command(req.argv, kind, state_, planning());
         const routed_keys routed = find_routes(req, p);
         const bool switches = !p.local && ((p.open_private && !private_) || target_of(p, routed) != last_target_);
-        if (replies_.outstanding() > 0 && (p.barrier || switches)) {
+        if (replies_.outstanding() > 0 && (p.barrier || switches || protocol_pending_)) {
             wait_then(step::process);
             return;
         }
@@ -372,8 +372,14 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
             if (p.hello_protocol != 0) return handle_hello(req, p, target);
             break;
         case command_kind::cluster_only:
+            if (!p.local) break;
             stats_.commands_local.add();
             reply_local("-ERR This instance has cluster support disabled\r\n");
+            return;
+        case command_kind::unsubscribe:
+            if (!p.local) break;
+            stats_.commands_local.add();
+            reply_local(answer_unsubscribe(argv, state_.protocol));
             return;
         case command_kind::select:
             if (!p.local) {

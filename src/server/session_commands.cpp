@@ -7,6 +7,7 @@
 
 #include "herdguard/metrics/info.h"
 #include "herdguard/resp/reply.h"
+#include "herdguard/resp/reply_view.h"
 #include "herdguard/server/client_auth.h"
 #include "herdguard/server/client_kill.h"
 #include "herdguard/server/info_reply.h"
@@ -136,35 +137,62 @@ void session::stream_pushes() {
     });
 }
 
-// HELLO 2 / HELLO 3 (plan_hello): the client speaks that protocol from now on. On a shared
-// connection (already of that protocol: target_of) Redis answers it without SETNAME, which would
-// rename a connection other clients share; the name is kept here, as CLIENT SETNAME's is. The
-// client's private connection takes the whole command.
+namespace {
+
+// HELLO's reply, passed on; `settled` learns whether Redis took it (not an error, and not
+// +QUEUED inside MULTI, where the switch would only happen at EXEC). Deletes itself.
+class hello_reply final : public reply_handler {
+public:
+    hello_reply(reply_handler& slot, std::function<void(bool)> settled) : slot_(slot), settled_(std::move(settled)) {}
+    void on_reply(std::string_view raw) override {
+        settled_(!resp::reply_view(raw).is_error() && raw != "+QUEUED\r\n");
+        slot_.on_reply(raw);
+        delete this;
+    }
+    void on_failure(std::string_view error) override {
+        settled_(false);
+        slot_.on_failure(error);
+        delete this;
+    }
+
+private:
+    ~hello_reply() = default;
+    reply_handler& slot_;
+    std::function<void(bool)> settled_;
+};
+
+}  // namespace
+
+// HELLO 2 / HELLO 3 (plan_hello): the client speaks that protocol once Redis has said yes. On a
+// shared connection (already of that protocol: target_of) Redis answers it without SETNAME, which
+// would rename a connection other clients share; the name is kept here, as CLIENT SETNAME's is.
+// The client's private connection takes the whole command. Until the reply is in, the next
+// command waits (protocol_pending_): how it is answered depends on the outcome.
 void session::handle_hello(const resp::request& req, const command_plan& p, backend* target) {
     const auto& argv = req.argv;
-    std::optional<std::string_view> name;
+    std::optional<std::string> name;
     for (std::size_t i = 2; i + 1 < argv.size(); ++i) {
-        if (iequals(argv[i], "setname")) name = argv[++i];
+        if (iequals(argv[i], "setname")) name = std::string(argv[++i]);
         else i += 2;  // AUTH user pass (the plan let nothing else through)
     }
-    if (name) {
-        if (auto refused = check_client_name(*name)) {
-            stats_.commands_local.add();
-            reply_local(*refused);
-            return;
-        }
-        state_.name = std::string(*name);
-    }
-    speak(p.hello_protocol);
-    if (private_ && target == private_.get()) {
-        if (state_.protocol == 3) stream_pushes();
-        forward(req, *target, p);
-        return;
-    }
+    const int protocol = p.hello_protocol;
+    const bool on_private = private_ && target == private_.get();
+    protocol_pending_ = true;
+    auto* reply = new hello_reply(new_slot(), [this, protocol, name, on_private](bool accepted) {
+        protocol_pending_ = false;
+        if (!accepted) return;
+        if (name) state_.name = *name;
+        speak(protocol);
+        if (on_private && protocol == 3 && private_) stream_pushes();
+    });
     stats_.commands_forwarded.add();
     last_target_ = target;
+    if (on_private) {
+        target->pass(passthrough_of(req, false), reply);
+        return;
+    }
     const std::string_view hello[] = {argv[0], argv[1]};
-    target->pass({hello, {}, false}, &new_slot());
+    target->pass({hello, {}, false}, reply);
 }
 
 void session::on_private_closed() {

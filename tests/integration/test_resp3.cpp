@@ -253,6 +253,54 @@ TEST_CASE("the connect handshakes of current clients cost no private connection"
     CHECK(metrics.find("\nherdguard_redis_private_connections 0\n") != std::string::npos);
 }
 
+TEST_CASE("HELLO switches the protocol only when Redis takes it", "[integration][resp3]") {
+    resp3_stack s;
+    raw_conn c(s.proxy.port());
+    // AUTH for Redis that fails: Redis stays RESP2 on that connection, and so does the client.
+    CHECK(ask(c, {"HELLO", "3", "AUTH", "nobody", "wrong"}).rfind("-WRONGPASS", 0) == 0);
+    CHECK(ask(c, {"GET", "missing"}) == "$-1\r\n");
+    // Inside MULTI it is only queued; DISCARD leaves the client on RESP2.
+    raw_conn m(s.proxy.port());
+    CHECK(ask(m, {"MULTI"}) == "+OK\r\n");
+    CHECK(ask(m, {"HELLO", "3"}) == "+QUEUED\r\n");
+    CHECK(ask(m, {"READONLY"}) == "+QUEUED\r\n");  // the client's own connection: Redis queues it
+    CHECK(ask(m, {"DISCARD"}) == "+OK\r\n");
+    CHECK(ask(m, {"GET", "missing"}) == "$-1\r\n");
+    // Pipelined right behind HELLO 3, a command is answered in RESP3.
+    raw_conn p(s.proxy.port());
+    REQUIRE(p.send(encode_command({"HELLO", "3"}) + encode_command({"GET", "missing"}) +
+                   encode_command({"CLIENT", "GETNAME"})));
+    CHECK(p.read_reply(5s).rfind("%7", 0) == 0);
+    CHECK(p.read_reply(5s) == "_\r\n");
+    CHECK(p.read_reply(5s) == "_\r\n");
+}
+
+TEST_CASE("UNSUBSCRIBE without subscriptions is Redis's answer and keeps the shared connection in step",
+          "[integration][resp3]") {
+    resp3_stack s;
+    raw_conn direct(s.redis.port());
+    raw_conn c(s.proxy.port());
+    raw_conn other(s.proxy.port());
+    REQUIRE(ask(other, {"SET", "k", "v"}) == "+OK\r\n");
+    for (const std::vector<std::string>& cmd : {std::vector<std::string>{"UNSUBSCRIBE", "a", "b"},
+                                               {"UNSUBSCRIBE"}, {"PUNSUBSCRIBE", "p*"}, {"SUNSUBSCRIBE", "s"}}) {
+        INFO(cmd[0] << " " << cmd.size());
+        const std::size_t replies = std::max<std::size_t>(1, cmd.size() - 1);
+        REQUIRE(direct.send(encode_command(cmd)));
+        REQUIRE(c.send(encode_command(cmd)));
+        for (std::size_t i = 0; i < replies; ++i) CHECK(c.read_reply(5s) == direct.read_reply(5s));
+        CHECK(ask(c, {"GET", "k"}) == "$1\r\nv\r\n");  // in step
+        CHECK(ask(other, {"GET", "k"}) == "$1\r\nv\r\n");
+    }
+    REQUIRE(ask(direct, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    REQUIRE(ask(c, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    REQUIRE(direct.send(encode_command({"UNSUBSCRIBE", "a"})));
+    REQUIRE(c.send(encode_command({"UNSUBSCRIBE", "a"})));
+    CHECK(c.read_reply(5s) == direct.read_reply(5s));  // a push in RESP3
+    CHECK(ask(c, {"GET", "k"}) == "$1\r\nv\r\n");
+    CHECK(private_connections(s.proxy.port()) == 0);
+}
+
 TEST_CASE("RESP3: a routed GET and MGET answer in the client's protocol", "[integration][resp3][herd]") {
     route_options route;
     herd_stack stack(route);
@@ -267,4 +315,13 @@ TEST_CASE("RESP3: a routed GET and MGET answer in the client's protocol", "[inte
     raw_conn resp2(stack.proxy().port());
     CHECK(ask(resp2, {"GET", "product:missing-r3"}) == "$-1\r\n");
     CHECK(ask(resp2, {"MGET", "product:1", "product:missing-r3"}) == "*2\r\n" + value + "$-1\r\n");
+
+    // A tracking client reads routed keys on its tracked connection, so it hears of their changes.
+    raw_conn tracked(stack.proxy().port());
+    REQUIRE(ask(tracked, {"HELLO", "3"}).rfind("%7", 0) == 0);
+    CHECK(ask(tracked, {"CLIENT", "TRACKING", "ON"}) == "+OK\r\n");
+    CHECK(ask(tracked, {"GET", "product:1"}) == value);
+    CHECK(ask(resp2, {"SET", "product:1", "changed"}) == "+OK\r\n");
+    CHECK(tracked.read_reply(5s) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$9\r\nproduct:1\r\n");
+    CHECK(ask(tracked, {"GET", "product:1"}) == "$7\r\nchanged\r\n");
 }

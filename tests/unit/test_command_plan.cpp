@@ -201,3 +201,20 @@ TEST_CASE("client_state: reset returns to a fresh connection's state", "[plan]")
     st.reset(false);
     CHECK(st.authenticated);
 }
+
+TEST_CASE("plan: UNSUBSCRIBE outside a subscription is answered; a tracking client's reads are not routed",
+          "[plan]") {
+    CHECK(plan({"UNSUBSCRIBE", "a"}).local);
+    CHECK(plan({"SUNSUBSCRIBE"}).local);
+    client_state in_multi;
+    in_multi.in_multi = true;
+    CHECK_FALSE(plan({"UNSUBSCRIBE"}, in_multi).local);  // queued by Redis
+    client_state tracking;
+    tracking.tracking = true;
+    CHECK(plan({"GET", "k"}, {}, with_routes()).reads == read_through::get);
+    CHECK(plan({"GET", "k"}, tracking, with_routes()).reads == read_through::none);
+    planning_context has_private;
+    has_private.has_private = true;
+    CHECK_FALSE(plan({"READONLY"}, {}, has_private).local);
+    CHECK_FALSE(plan({"CLIENT", "NO-EVICT", "ON"}, {}, has_private).local);
+}

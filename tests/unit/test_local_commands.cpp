@@ -162,3 +162,10 @@ TEST_CASE("auth: HELLO 2 AUTH authenticates and strips the credentials", "[auth]
     CHECK(st.authenticated);
     CHECK(good == std::vector<std::string_view>{"HELLO", "2", "SETNAME", "n"});
 }
+
+TEST_CASE("local: UNSUBSCRIBE without subscriptions, one reply per channel, per protocol", "[local]") {
+    CHECK(answer_unsubscribe({"UNSUBSCRIBE", "a", "bb"}, 2) ==
+          "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n*3\r\n$11\r\nunsubscribe\r\n$2\r\nbb\r\n:0\r\n");
+    CHECK(answer_unsubscribe({"unsubscribe"}, 2) == "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+    CHECK(answer_unsubscribe({"PUNSUBSCRIBE"}, 3) == ">3\r\n$12\r\npunsubscribe\r\n_\r\n:0\r\n");
+}

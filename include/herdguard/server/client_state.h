@@ -23,6 +23,7 @@ struct client_state {
     bool in_multi = false;      // GETs inside MULTI are plain pass-through (no loads in transactions)
     bool db_default = true;     // routes apply to the configured database only
     bool relay = false;         // SUBSCRIBE / MONITOR: every command streams through the private connection
+    bool tracking = false;      // CLIENT TRACKING ON: reads stay on the tracked (private) connection
 
     // The state of a fresh connection (RESET): `auth_required` when the proxy asks for AUTH.
     void reset(bool auth_required) {

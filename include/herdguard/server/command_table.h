@@ -24,6 +24,7 @@ enum class command_kind {
     info,          // INFO: Redis's sections plus "# Herdguard"; INFO herdguard answered locally
     herdguard,     // HERDGUARD ROUTES|STATS|FLIGHTS|CONFIG|HELP: answered locally
     cluster_only,  // READONLY, READWRITE: a standalone Redis's error, answered locally
+    unsubscribe,   // UNSUBSCRIBE family outside a subscription: answered locally (no subscriptions)
 };
 
 // Classifies by command name (argv[0]) and, where it matters (XREAD ... BLOCK), the arguments.

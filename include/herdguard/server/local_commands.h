@@ -26,6 +26,11 @@ std::string answer_ping_echo(const argv_view& argv, command_kind kind);
 // plan_hello() sends the others to Redis): Redis's error.
 std::string answer_hello(const argv_view& argv);
 
+// UNSUBSCRIBE / PUNSUBSCRIBE / SUNSUBSCRIBE of a client with no subscriptions: Redis's answer,
+// one "<command> <channel> 0" per channel (one with a null channel when none is named), as
+// pushes in RESP3.
+std::string answer_unsubscribe(const argv_view& argv, int protocol);
+
 // CLIENT SETNAME's (and HELLO ... SETNAME's) check: Redis's error for a name with spaces,
 // newlines or special characters, or nullopt.
 std::optional<std::string> check_client_name(std::string_view name);

@@ -2,10 +2,12 @@
 // write, strictly in request order.
 //
 // Where each command runs (see command_table.h):
-//  - local: PING, ECHO, QUIT, HELLO 3, SELECT of the configured db, CLIENT SETNAME/GETNAME/REPLY...
+//  - local: PING, ECHO, QUIT, SELECT of the configured db, CLIENT SETNAME/GETNAME/REPLY,
+//    UNSUBSCRIBE without subscriptions, HELLO's errors...
 //  - the worker's shared connection, pipelined with every other client's commands (a backend:
 //    worker::session_backend(), upstream/backend.h);
-//  - a private Redis connection (a client_link, from worker::open_client_link()), opened when the client enters a stateful mode (MULTI, WATCH,
+//  - a private Redis connection (a client_link, from worker::open_client_link()), opened when
+//    the client enters a stateful mode (MULTI, WATCH,
 //    blocking commands, AUTH, SELECT of another db, CLIENT ID/LIST/TRACKING...) and kept until the
 //    client disconnects or sends RESET, so what it sees of "its" connection is what Redis shows;
 //  - relay mode (SUBSCRIBE family, MONITOR): the private connection's replies and pushes stream to
@@ -143,6 +145,7 @@ private:
     asio::steady_timer idle_timer_;  // limits.client_timeout; before that, tls.handshake_timeout
 
     std::shared_ptr<client_link> private_;
+    bool protocol_pending_ = false;  // a HELLO's reply is awaited: the next command waits for it
     client_state state_;  // name, reply mode, auth, transaction, db, relay (client_state.h)
     bool closing_ = false;
     bool closed_ = false;

@@ -40,8 +40,8 @@ struct server_state final : stats_source {
     shared_connection_registry registry;
     std::atomic<std::uint64_t> connected_clients{0};
     std::atomic<std::int64_t> busy_sessions{0};   // sessions waiting for replies (drain waits on them)
-    std::atomic<std::int64_t> writes_in_flight{0};
-    std::atomic<std::int64_t> private_connections_open{0};  // held by sessions now (a gauge)  // client writes not yet completed (drain too)
+    std::atomic<std::int64_t> writes_in_flight{0};  // client writes not yet completed (drain too)
+    std::atomic<std::int64_t> private_connections_open{0};  // held by sessions now (a gauge)
     log_limiter client_log;  // rejected and cut-off clients: one line a second at most
     log_limiter tls_log;     // failed client TLS handshakes: one line a second at most
     tls_contexts tls;        // built once at startup; read-only afterwards (see tls_context.h)
