@@ -350,6 +350,17 @@ void read_breaker(const YAML::Node& node, const std::string& path, breaker_confi
                  });
 }
 
+// early_refresh: {beta: 1.0}; the block alone turns it on with the paper's beta of 1.
+void read_early_refresh(const YAML::Node& node, const std::string& path, route_config& r) {
+    if (!node.IsMap()) fail(path, fmt::format("expected a mapping (beta: 1.0), got {}", describe(node)));
+    r.early_refresh_beta = 1.0;
+    read_mapping(node, path, [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+        if (key != "beta") return false;
+        r.early_refresh_beta = read_double(v, f);
+        return true;
+    });
+}
+
 void read_route(const YAML::Node& node, const std::string& path, route_config& r) {
     if (!node.IsMap()) fail(path, fmt::format("expected a mapping, got {}", describe(node)));
     read_mapping(node, path,
@@ -388,6 +399,8 @@ void read_route(const YAML::Node& node, const std::string& path, route_config& r
                          r.protect = read_bool(v, f);
                      else if (key == "breaker")
                          read_breaker(v, f, r.breaker);
+                     else if (key == "early_refresh")
+                         read_early_refresh(v, f, r);
                      else
                          return false;
                      return true;
@@ -564,6 +577,10 @@ void check_route(const route_config& r, const std::string& path) {
     check_nonzero(r.max_concurrent_loads, path + ".max_concurrent_loads");
     check_nonzero(r.max_value_bytes, path + ".max_value_bytes");
     check_breaker(r.breaker, path + ".breaker");
+    if (!(r.early_refresh_beta >= 0.0 && r.early_refresh_beta <= 100.0)) {
+        fail(path + ".early_refresh.beta",
+             fmt::format("must be from 0 (off) to 100 (1.0 is the paper's choice), got {}", r.early_refresh_beta));
+    }
 }
 
 void check_auth(const auth_config& a) {

@@ -209,7 +209,7 @@ bool wait_for_load(route_runtime& r, const std::string& key, herd_context& hc, r
 
 // Stale-while-revalidate: at most one refresh per key in this process; ACQUIRE makes it one
 // across the fleet. Refreshes are the lowest priority: they give way at max_concurrent_loads.
-void refresh_in_background(route_runtime& r, const std::string& key, herd_context& hc) {
+void refresh_in_background(route_runtime& r, const std::string& key, herd_context& hc, std::int64_t early_ms) {
     if (!r.cfg.protect) return;
     std::shared_ptr<flight> f;
     {
@@ -222,9 +222,10 @@ void refresh_in_background(route_runtime& r, const std::string& key, herd_contex
         f = std::make_shared<flight>();
         f->key = key;
         f->background = true;
+        f->early_ms = early_ms;
         r.flights.emplace(key, f);
     }
-    bump(r.counters.background_refreshes);
+    bump(early_ms >= 0 ? r.counters.early_refreshes : r.counters.background_refreshes);
     asio::co_spawn(hc.io, run_flight(r, f, hc), asio::detached);
 }
 

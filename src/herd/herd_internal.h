@@ -54,6 +54,9 @@ struct flight {
     std::string key;
     herd_clock::time_point started = herd_clock::now();
     bool background = false;  // a stale-while-revalidate refresh
+    // An early refresh (XFetch) of a value with this much fresh life left when it was read (ms);
+    // -1 otherwise. ACQUIRE then counts a value as already refreshed only when it has more.
+    std::int64_t early_ms = -1;
     std::shared_ptr<const std::string> fallback;   // route mutex: usable-on-error value, for joiners
     std::vector<std::shared_ptr<waiter>> waiters;  // route mutex
     std::size_t live_waiters = 0;                  // route mutex: not yet answered
@@ -94,7 +97,8 @@ bool wait_for_load(route_runtime& r, const std::string& key, herd_context& hc, r
 
 // Stale-while-revalidate (flight_table.cpp): starts one background refresh of `key` unless one
 // runs, or loads are at max_concurrent_loads.
-void refresh_in_background(route_runtime& r, const std::string& key, herd_context& hc);
+// `early_ms` >= 0: an early refresh (XFetch) of a value that had that much fresh life left.
+void refresh_in_background(route_runtime& r, const std::string& key, herd_context& hc, std::int64_t early_ms = -1);
 
 // Step 7 (flight_table.cpp): ends a flight and answers every waiter, each on its own thread.
 void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result result);

@@ -81,6 +81,20 @@ bool has_live_waiters(route_runtime& r, const flight& f) {
     return f.live_waiters > 0;
 }
 
+// ACQUIRE answers 'hit' (nothing to load) for a value with more than this left in Redis: past
+// its fresh time for a miss or a stale refresh; for an early refresh, more fresh life than the
+// reader saw, i.e. someone refreshed it meanwhile.
+std::int64_t hit_above_ms(const route_config& c, const flight& f) {
+    return keep_ms(c) + std::max<std::int64_t>(f.early_ms, 0);
+}
+
+// XFetch's delta: an exponential moving average of the route's load time (weight 1/8).
+void note_load_time(route_runtime& r, herd_clock::duration took) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    const auto old = r.load_time_us.load(std::memory_order_relaxed);
+    r.load_time_us.store(old == 0 ? us : old + (us - old) / 8, std::memory_order_relaxed);
+}
+
 asio::awaitable<void> sleep_for(duration d) {
     herd_timer t(co_await asio::this_coro::executor, d);
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -130,6 +144,7 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
     const auto load_start = clock::now();
     load_result res = co_await hc.http.load(r.url, std::move(target), c.load_timeout, c.max_value_bytes);
     observe(r.latency.load, load_start);
+    if (res.outcome != load_result::kind::failed) note_load_time(r, clock::now() - load_start);
     r.loads_in_flight.fetch_sub(1, std::memory_order_relaxed);
     r.breaker.record(*permit, res.outcome != load_result::kind::failed);  // a 404 is a healthy answer
     log_breaker_change(r, permit->probe, trips_before, res);
@@ -214,7 +229,7 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
     while (true) {
         std::vector<std::string> acquire_args{"EVAL", std::string(acquire_script), "4", f->key, lock_key(f->key),
                                       negative_key(f->key), failure_key(f->key), token,
-                                      std::to_string(c.lock_ttl.count()), std::to_string(keep_ms(c)),
+                                      std::to_string(c.lock_ttl.count()), std::to_string(hit_above_ms(c, *f)),
                                       contended ? "1" : "0"};
         auto v = co_await call(conn, f->key, std::move(acquire_args));
         const lease_state lease = read_acquire(r, v, result);

@@ -4,8 +4,9 @@
 //               reading Redis: during a herd, Redis sees one read, not one per client.
 //  1. read      PTTL key + GET key, pipelined on the client's shared connection (one round trip);
 //               GET alone while the worker's fresh memo knows the key fresh (fresh_memo.h).
-//  2. fresh  -> answer the value.            stale (within stale_for) -> answer it, and start one
-//               background refresh.          miss (or only usable on error) -> 3.
+//  2. fresh  -> answer the value (and with early_refresh, maybe start one refresh early: XFetch).
+//               stale (within stale_for) -> answer it, and start one background refresh.
+//               miss (or only usable on error) -> 3.
 //  3. coalesce  join the flight for this key in this process, or start it (single flight across
 //               every worker thread). Each waiter has its own wait_timeout timer.
 //  4. lease     the flight runs ACQUIRE in Redis: remembered 404 -> nil; fresh value -> done;
@@ -19,6 +20,8 @@
 //               error. Nothing waits past wait_timeout; nothing lingers in the flight table.
 //
 // Steps 0-2 are here; 3 and 7 in flight_table.cpp, 4-6 in lease_load.cpp (herd_internal.h).
+#include <cmath>
+
 #include "herd_internal.h"
 #include "herdguard/resp/reply_view.h"
 
@@ -114,13 +117,16 @@ private:
         const std::int64_t keep = keep_ms(c);
         if (pttl == -1 || pttl > keep) {  // no TTL (written by a client) or still fresh
             // Fresh for (pttl - keep) more, counted from when the request arrived (so never
-            // longer than Redis would say).
+            // longer than Redis would say). With early refresh, the memo stops short of the time
+            // in which a read may refresh early, so those reads see PTTL and can.
+            const std::int64_t left = pttl - keep;
             const auto until = pttl == -1 ? clock::time_point::max()
-                                          : start_ + std::chrono::milliseconds(pttl - keep);
+                                          : start_ + std::chrono::milliseconds(left - early_window_ms(r_));
             hc_.memo.remember(&r_, key_, clock::now(), until);
             bump(r_.counters.hits);
             observe_request(r_, get_outcome::fresh, start_);
             slot_.on_reply(value);
+            if (pttl != -1 && refresh_early(r_, left, hc_.random())) refresh_in_background(r_, key_, hc_, left);
             return;
         }
         // Past its fresh time by (keep - pttl); -2 means it had expired at PTTL (and was written
@@ -164,6 +170,27 @@ private:
 };
 
 }  // namespace
+
+// XFetch (Vattani, Chierichetti, Lowenstein, "Optimal Probabilistic Cache Stampede Prevention",
+// VLDB 2015, Algorithm 1): refresh now when delta * beta * -ln(U) >= the fresh life left, U
+// uniform on (0, 1]. The chance grows as expiry nears, so of many readers about one refreshes,
+// about delta * beta before expiry; a key nobody reads is left to expire.
+bool refresh_early(const route_runtime& r, std::int64_t left_ms, std::uint64_t draw) {
+    const double beta = r.cfg.early_refresh_beta;
+    if (beta <= 0) return false;
+    const auto delta_us = r.load_time_us.load(std::memory_order_relaxed);
+    if (delta_us <= 0) return false;  // no load measured yet
+    const double u = 1.0 - uniform01_from(draw);  // (0, 1]
+    return static_cast<double>(delta_us) / 1000.0 * beta * -std::log(u) >= static_cast<double>(left_ms);
+}
+
+// How long before expiry reads must see PTTL for XFetch: 10 * delta * beta, beyond which the
+// chance of refreshing is below e^-10 (5e-5) per read. 0 without early refresh.
+std::int64_t early_window_ms(const route_runtime& r) {
+    const double beta = r.cfg.early_refresh_beta;
+    if (beta <= 0) return 0;
+    return static_cast<std::int64_t>(10.0 * beta * static_cast<double>(r.load_time_us.load(std::memory_order_relaxed)) / 1000.0);
+}
 
 void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, backend& conn,
                       reply_handler& slot) {

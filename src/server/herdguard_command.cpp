@@ -28,6 +28,7 @@ pairs route_settings(const route_runtime& r) {
         {"match", c.match},
         {"upstream", c.upstream},
         {"protect", c.protect ? "yes" : "no"},
+        {"early_refresh_beta", c.early_refresh_beta > 0 ? fmt::format("{}", c.early_refresh_beta) : "off"},
         {"ttl", format_duration(c.ttl)},
         {"ttl_jitter", fmt::format("{}", c.ttl_jitter)},
         {"stale_for", format_duration(c.stale_for)},

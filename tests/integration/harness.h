@@ -357,6 +357,7 @@ struct route_options {
     std::uint64_t max_concurrent_loads = 64;
     std::uint64_t max_value_bytes = 64ull << 20;
     bool protect = true;
+    double early_refresh_beta = 0;  // > 0: early_refresh: {beta: ...}
     breaker_options breaker;
 };
 

@@ -126,7 +126,9 @@ std::string herdguard_config(std::uint16_t redis_port, const route_options& r) {
       << "    max_waiters: " << r.max_waiters << "\n"
       << "    max_concurrent_loads: " << r.max_concurrent_loads << "\n"
       << "    max_value_bytes: " << r.max_value_bytes << "\n"
-      << "    protect: " << (r.protect ? "true" : "false") << "\n"
+      << "    protect: " << (r.protect ? "true" : "false") << "\n";
+    if (r.early_refresh_beta > 0) y << "    early_refresh:\n      beta: " << r.early_refresh_beta << "\n";
+    y
       << "    breaker:\n"
       << "      window: " << ms_text(r.breaker.window) << "\n"
       << "      min_calls: " << r.breaker.min_calls << "\n"

@@ -186,3 +186,34 @@ TEST_CASE("fresh hits read GET alone; a key deleted behind herdguard's back is l
     CHECK(route_counter(stack.proxy().port(), "background_refreshes") == 1);
     require_alive(stack);
 }
+
+// Early refresh (XFetch): a key read all the time is refreshed before it expires, by one load,
+// and no read in between is a miss. (How early, and how many loads per expiry under a crowd of
+// readers, are measured in bench/, not asserted here.)
+TEST_CASE("early_refresh: a key read continuously is reloaded before it expires", "[integration][herd]") {
+    route_options route;
+    route.ttl = 1500ms;
+    route.ttl_jitter = 0;
+    route.early_refresh_beta = 5;
+    herd_stack stack(route);
+    stack.upstream.control("latency_ms=20");  // a load time to measure (XFetch's delta)
+    auto c = stack.proxy_client();
+    const auto port = stack.proxy().port();
+    const std::string key = "product:early", path = "/products/early";
+    const std::string first = c.cmd({"GET", key});
+    REQUIRE(first.rfind("$", 0) == 0);
+    std::string last = first;
+    bool refreshed = false;
+    const auto deadline = steady::now() + 6s;  // the value is fresh for 1.5 s
+    for (int i = 0; !refreshed && steady::now() < deadline; ++i) {
+        last = c.cmd({"GET", key});
+        REQUIRE(last.rfind("$", 0) == 0);
+        if (i % 25 == 0) refreshed = route_counter(port, "early_refreshes") >= 1 && stack.upstream.count(path) >= 2;
+    }
+    INFO(stack.logs());
+    REQUIRE(refreshed);
+    CHECK(route_counter(port, "misses") == 1);  // only the first read, before anything was cached
+    CHECK(route_counter(port, "background_refreshes") == 0);
+    REQUIRE(eventually([&] { return c.cmd({"GET", key}) != first; }, 2s));  // the reloaded value
+    require_alive(stack);
+}

@@ -44,6 +44,7 @@ routes:
     upstream: "http://users.internal:9000/u/{1}/{2}?key={key}"
     ttl: 2h
     ttl_jitter: 0
+    early_refresh: {beta: 2.5}
     stale_for: 0s
     stale_if_error: 1m
     negative_ttl: 1s
@@ -106,6 +107,7 @@ TEST_CASE("every field is read from YAML", "[config]") {
     CHECK(r.upstream == "http://users.internal:9000/u/{1}/{2}?key={key}");
     CHECK(r.ttl == duration(7'200'000));
     CHECK(r.ttl_jitter == 0.0);
+    CHECK(r.early_refresh_beta == 2.5);
     CHECK(r.stale_for == duration(0));
     CHECK(r.stale_if_error == duration(60'000));
     CHECK(r.negative_ttl == duration(1000));
@@ -223,6 +225,10 @@ TEST_CASE("values of the wrong shape are errors", "[config]") {
           "cfg.yaml: routes[0].protect: expected true or false, got \"maybe\"");
     CHECK(load_error("routes:\n  - name: a\n    ttl_jitter: lots\n") ==
           "cfg.yaml: routes[0].ttl_jitter: expected a number, got \"lots\"");
+    CHECK(load_error("routes:\n  - name: a\n    early_refresh: 1.0\n") ==
+          "cfg.yaml: routes[0].early_refresh: expected a mapping (beta: 1.0), got \"1.0\"");
+    CHECK(load_error("routes:\n  - name: a\n    early_refresh: {bet: 1}\n") ==
+          "cfg.yaml: routes[0].early_refresh.bet: unknown field");
     CHECK(load_error("threads: 1\nthreads: 2\n") == "cfg.yaml: threads: duplicate field");
 }
 
@@ -354,4 +360,10 @@ TEST_CASE("config/herdguard.yaml loads, validates and documents the defaults",
 
     // And --check accepts it.
     CHECK(cli_ok({"--check", "--config", path}).check_only);
+}
+
+TEST_CASE("early_refresh: off unless given; the block alone is the paper's beta of 1", "[config]") {
+    const std::string route = "routes:\n  - name: a\n    match: \"a:*\"\n    upstream: \"http://127.0.0.1:1/{1}\"\n";
+    CHECK(load_ok(route).routes.at(0).early_refresh_beta == 0.0);
+    CHECK(load_ok(route + "    early_refresh: {}\n").routes.at(0).early_refresh_beta == 1.0);
 }

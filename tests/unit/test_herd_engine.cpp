@@ -340,3 +340,107 @@ TEST_CASE("herd engine: lease tokens and TTL jitter come from the injected rando
     CHECK(write.argv[8] == std::to_string(48000 + 300000));
     REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
 }
+
+namespace {
+std::uint64_t next_draw = 0;
+std::uint64_t scripted_draw() { return next_draw; }
+constexpr std::uint64_t draw_u_near_0 = ~0ULL;  // U = 2^-53: -ln(U) = 36.7, the earliest refresh
+constexpr std::uint64_t draw_u_1 = 0;           // U = 1: -ln(U) = 0, never early
+}  // namespace
+
+TEST_CASE("herd engine: early refresh (XFetch) refreshes a fresh value near its expiry, once, through the lease",
+          "[herd_engine]") {
+    auto r = test_route();
+    r.early_refresh_beta = 1.0;
+    fake_time time;
+    engine_fixture f(r);
+    f.hc.random = &scripted_draw;
+    f.route().load_time_us = 50'000;  // delta: 50 ms
+    const std::int64_t keep = 300'000;  // stale_if_error: kept in Redis this long past fresh
+
+    // 60 s of fresh life left: far beyond delta * beta * 36.7 = 1.8 s, so no refresh whatever U.
+    next_draw = draw_u_near_0;
+    recorded far;
+    f.get("k:1", far);
+    f.redis.answer(":" + std::to_string(keep + 60'000) + "\r\n");
+    f.redis.answer("$2\r\nv0\r\n");
+    CHECK(far.replies == std::vector<std::string>{"$2\r\nv0\r\n"});
+    f.run_for(20ms);
+    CHECK(f.redis.sent.empty());
+    CHECK(f.counter(&route_counters::early_refreshes) == 0);
+
+    // Past the memo's end (which stops 10 * delta = 500 ms short of expiry): reads see PTTL again.
+    fake_now += 59'600ms;
+    next_draw = draw_u_1;  // 400 ms left, U = 1: not yet
+    recorded near_no;
+    f.get("k:1", near_no);
+    REQUIRE(f.redis.sent.size() == 2);  // PTTL + GET: the memo no longer covers it
+    f.redis.answer(":" + std::to_string(keep + 400) + "\r\n");
+    f.redis.answer("$2\r\nv0\r\n");
+    f.run_for(20ms);
+    CHECK(f.redis.sent.empty());
+
+    next_draw = draw_u_near_0;  // 400 ms left, U near 0: refresh now
+    recorded near;
+    f.get("k:1", near);
+    f.redis.answer(":" + std::to_string(keep + 400) + "\r\n");
+    f.redis.answer("$2\r\nv0\r\n");
+    CHECK(near.replies == std::vector<std::string>{"$2\r\nv0\r\n"});  // answered at once, fresh
+    CHECK(f.counter(&route_counters::early_refreshes) == 1);
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    recorded again;  // a read while the refresh runs
+    f.get("k:1", again);
+    auto acquire = f.redis.answer("*1\r\n$3\r\nwon\r\n");
+    // ACQUIRE counts the value as refreshed only with more than the 400 ms the reader saw.
+    CHECK(acquire.argv[9] == std::to_string(keep + 400));
+    REQUIRE(f.run_until([&] { return f.redis.sent.size() == 3; }));  // loaded: + the write-back
+    // The second read would refresh too (U near 0), but one flight per key runs already.
+    f.redis.answer(":" + std::to_string(keep + 390) + "\r\n");
+    f.redis.answer("$2\r\nv0\r\n");
+    CHECK(again.replies == std::vector<std::string>{"$2\r\nv0\r\n"});
+    CHECK(f.counter(&route_counters::early_refreshes) == 1);
+    CHECK(f.redis.answer(":1\r\n").argv[7] == "v1");  // the write-back of the loaded value
+    REQUIRE(f.run_until([&] { return f.engine.idle(); }));
+    CHECK(f.http.calls == 1);
+    CHECK(f.counter(&route_counters::early_refreshes) == 1);
+    CHECK(f.counter(&route_counters::background_refreshes) == 0);
+    CHECK(f.counter(&route_counters::stale_hits) == 0);
+    CHECK(f.counter(&route_counters::misses) == 0);
+}
+
+TEST_CASE("herd engine: an early refresh finds the value refreshed elsewhere and loads nothing", "[herd_engine]") {
+    auto r = test_route();
+    r.early_refresh_beta = 2.0;
+    fake_time time;
+    engine_fixture f(r);
+    f.hc.random = &scripted_draw;
+    f.route().load_time_us = 10'000;
+    next_draw = draw_u_near_0;
+    recorded slot;
+    f.get("k:1", slot);
+    f.redis.answer(":" + std::to_string(300'000 + 100) + "\r\n");
+    f.redis.answer("$2\r\nv0\r\n");
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*2\r\n$3\r\nhit\r\n$2\r\nv1\r\n");  // another instance refreshed it first
+    REQUIRE(f.run_until([&] { return f.engine.idle(); }));
+    CHECK(f.http.calls == 0);
+    CHECK(f.redis.sent.empty());
+    CHECK(slot.replies == std::vector<std::string>{"$2\r\nv0\r\n"});
+}
+
+TEST_CASE("herd engine: without early_refresh, or before any load was timed, a fresh read never refreshes",
+          "[herd_engine]") {
+    route_runtime off(test_route());
+    off.load_time_us = 50'000;
+    CHECK_FALSE(refresh_early(off, 1, draw_u_near_0));
+    auto r = test_route();
+    r.early_refresh_beta = 1.0;
+    route_runtime on(r);
+    CHECK_FALSE(refresh_early(on, 1, draw_u_near_0));  // delta unknown yet
+    on.load_time_us = 50'000;
+    CHECK(refresh_early(on, 1000, draw_u_near_0));     // 50 ms * 36.7 >= 1 s
+    CHECK_FALSE(refresh_early(on, 2000, draw_u_near_0));
+    CHECK_FALSE(refresh_early(on, 1, draw_u_1));        // -ln(1) = 0
+    CHECK(early_window_ms(on) == 500);
+    CHECK(early_window_ms(off) == 0);
+}

@@ -78,6 +78,10 @@ struct route_config {
     std::uint64_t max_value_bytes = 64ull << 20;
     bool protect = true;  // false: plain cache-aside, every miss loads (for benchmarks)
     breaker_config breaker;
+    // Early refresh (XFetch: Vattani, Chierichetti, Lowenstein, VLDB 2015): a read of a fresh
+    // value with `r` of its fresh life left starts one background refresh when
+    // delta * beta * -ln(U) >= r (delta: the route's load time, U uniform on (0,1]). 0 = off.
+    double early_refresh_beta = 0.0;
     friend bool operator==(const route_config&, const route_config&) = default;
 };
 

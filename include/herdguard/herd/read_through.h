@@ -49,6 +49,7 @@ struct herd_context;
     X(failure_remembered, "misses answered from a failure remembered for error_ttl")     \
     X(stale_served, "stale values served because nothing fresh could be had")           \
     X(background_refreshes, "refreshes started for stale values")                        \
+    X(early_refreshes, "refreshes started early for fresh values (early_refresh, XFetch)") \
     X(waiters_rejected, "requests refused at max_waiters")                               \
     X(wait_timeouts, "requests that waited wait_timeout without a value")                \
     X(errors, "routed GETs answered with an error")
@@ -89,6 +90,9 @@ struct route_runtime {
     // load of its key to join before reading Redis; so hits on a route with a refresh running
     // stay off the mutex.
     std::atomic<std::int64_t> foreground_flights{0};
+    // The route's load time (XFetch's delta), in microseconds: a moving average over the loads
+    // that answered (weight 1/8 for the newest), 0 before the first.
+    std::atomic<std::int64_t> load_time_us{0};
 
     mutable std::mutex mutex;  // guards `flights` and every flight's waiter list
     std::unordered_map<std::string, std::shared_ptr<flight>> flights;
@@ -97,6 +101,12 @@ struct route_runtime {
 // A route's live state besides its counters, in the order INFO and HERDGUARD STATS print it:
 // waiters_now, loads_in_flight, breaker_state, breaker_trips.
 std::vector<std::pair<std::string, std::string>> route_gauges(const route_runtime& r);
+
+// Early refresh (XFetch, read_step.cpp): whether a read of a value with `left_ms` of fresh life
+// starts a refresh now, for one random draw; and how long before expiry the worker's fresh memo
+// must stop, so reads see PTTL where they may refresh (0 without early_refresh).
+bool refresh_early(const route_runtime& r, std::int64_t left_ms, std::uint64_t draw);
+std::int64_t early_window_ms(const route_runtime& r);
 
 // Redis key names herdguard keeps beside a routed key.
 std::string lock_key(std::string_view key);      // lease lock: "herdguard:lock:<key>"
