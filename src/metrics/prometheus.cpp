@@ -27,6 +27,17 @@ std::string label(std::string_view v) {
     return out;
 }
 
+// A key as a label value: keys are bytes, label values UTF-8 text, so bytes outside printable
+// ASCII (and '%') are written %HH, then escaped as any label.
+std::string key_label(std::string_view key) {
+    std::string text;
+    for (unsigned char c : key) {
+        if (c < 0x20 || c > 0x7e || c == '%') text += fmt::format("%{:02X}", c);
+        else text.push_back(static_cast<char>(c));
+    }
+    return label(text);
+}
+
 }  // namespace
 
 std::string prometheus_text(const stats_source& source) {
@@ -47,6 +58,11 @@ std::string prometheus_text(const stats_source& source) {
     family(out, "herdguard_redis_private_connections", "gauge",
            "private redis connections held by clients now (MULTI, blocking, pub/sub, ...)");
     out += fmt::format("herdguard_redis_private_connections {}\n", source.private_redis_connections());
+    family(out, "herdguard_hot_key_reads_per_second", "gauge",
+           "the 10 keys read most in the last second, estimated from a sample of reads (in_l1: held in L1)");
+    for (const auto& k : source.hot_keys_now(10))
+        out += fmt::format("herdguard_hot_key_reads_per_second{{key=\"{}\",in_l1=\"no\"}} {:.0f}\n", key_label(k.key),
+                           k.reads_per_second);
 
     const auto& routes = source.read_through().routes();
 #define HERDGUARD_PROM_ROUTE_COUNTER(counter, help)                                                 \

@@ -5,6 +5,7 @@
 
 #include <system_error>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -50,6 +51,19 @@ backend& worker::session_backend(int protocol) {
 std::shared_ptr<client_link> worker::open_client_link(int protocol) {
     return std::make_shared<redis_connection>(ctx.get_executor(), server.cfg.redis, redis_connection::mode::private_,
                                               stats, &server.registry, server.tls.redis.get(), protocol == 3);
+}
+
+// Once a second, on the worker's own thread: its sampled reads of the last second go to the
+// board (HERDGUARD HOTKEYS, /metrics) and its summary starts afresh. Ends with the io_context.
+asio::awaitable<void> publish_hot_keys(worker& w) {
+    asio::steady_timer timer(w.ctx);
+    while (true) {
+        timer.expires_after(std::chrono::seconds(1));
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        w.server.hot_keys.publish(w.index, w.hot.summary().top(hot_key_sampler::capacity));
+        w.hot.summary().clear();
+    }
 }
 
 std::vector<counter_value> server_state::summed_counters() const {
@@ -197,6 +211,7 @@ void server::run() {
             w->shared->add(c);
             c->start();
         }
+        asio::co_spawn(w->ctx, publish_hot_keys(*w), asio::detached);
         threads_.emplace_back([&ctx = w->ctx] {
             auto guard = asio::make_work_guard(ctx);
             ctx.run();

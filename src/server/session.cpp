@@ -198,6 +198,7 @@ void session::process() {
         }
         rstart_ += consumed;
         stats_.commands.add();
+        if (worker_.hot.tick()) worker_.hot.sample(req.argv);  // hot-key detection (stats/hot_keys.h)
         execute(req, p, routed);
     }
     if (replies_.outstanding() > 0) {

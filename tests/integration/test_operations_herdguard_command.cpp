@@ -109,3 +109,40 @@ TEST_CASE("HERDGUARD FLIGHTS shows a slow load; ROUTES, CONFIG, HELP, STATS",
     CHECK(stack.upstream.total() == 1);
     require_alive(stack);
 }
+
+// Hot keys (issue 12): every worker samples its reads, publishes them once a second, and
+// HERDGUARD HOTKEYS and /metrics show the merged top keys. Reads keep coming while the test
+// polls, since the board shows the last second.
+TEST_CASE("HERDGUARD HOTKEYS and /metrics show the keys read most", "[integration][ops]") {
+    herdguard_options o;
+    o.admin = "auto";
+    proxy_stack stack(o);
+    auto c = stack.proxy_client();
+    auto ops = stack.proxy_client();
+    REQUIRE(c.cmd({"SET", "hot", "v"}) == "+OK");
+    std::vector<std::vector<std::string>> batch;
+    for (int i = 0; i < 2000; ++i) batch.push_back({"GET", "hot"});
+    for (int i = 0; i < 100; ++i) batch.push_back({"GET", "cold:" + std::to_string(i)});
+    batch.push_back({"MGET", "warm", "hot"});
+    std::vector<std::map<std::string, std::string>> top;
+    std::string raw;
+    const bool seen = eventually(
+        [&] {
+            c.pipeline(batch);
+            auto r = ops.cmd_reply({"HERDGUARD", "HOTKEYS", "3"});
+            raw = r.canonical();
+            top = list_of_pairs(r);
+            return !top.empty() && top[0]["key"] == "hot";
+        },
+        10s, 50ms);
+    INFO(raw);
+    REQUIRE(seen);
+    CHECK(top.size() <= 3);
+    CHECK(std::stod(top[0]["reads_per_second"]) > 0);
+    CHECK(top[0]["in_l1"] == "no");
+    const std::string metrics = http_get(stack.proxy.admin_port(), "/metrics").body;
+    CHECK(metrics.find("herdguard_hot_key_reads_per_second{key=\"hot\",in_l1=\"no\"} ") != std::string::npos);
+    CHECK(ops.cmd({"HERDGUARD", "HOTKEYS", "0"}).rfind("-ERR HOTKEYS count must be from 1 to", 0) == 0);
+    CHECK(ops.cmd({"HERDGUARD", "HOTKEYS", "x"}).rfind("-ERR HOTKEYS count", 0) == 0);
+    require_proxy_alive(stack);
+}

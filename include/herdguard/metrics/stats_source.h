@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "herdguard/stats/hot_keys.h"
 #include "herdguard/stats/stats.h"
 
 namespace herdguard {
@@ -25,6 +26,8 @@ public:
     virtual redis_links shared_redis_links() const = 0;
     // Private Redis connections that clients hold now (stateful modes: MULTI, blocking, pub/sub...).
     virtual std::int64_t private_redis_connections() const = 0;
+    // The keys read most in the last second, all workers (stats/hot_keys.h); at most `n`.
+    virtual std::vector<hot_key_board::rate> hot_keys_now(std::size_t n) const = 0;
     virtual const herd_engine& read_through() const = 0;  // routes: counters, gauges, latency, flights
 
 protected:

@@ -28,13 +28,14 @@ namespace asio = boost::asio;
 // /metrics and the admin endpoints read (stats_source), defined in server.cpp.
 struct worker;
 struct server_state final : stats_source {
-    explicit server_state(const config& c) : cfg(c), herd(c.routes) {}
+    explicit server_state(const config& c) : cfg(c), herd(c.routes), hot_keys(static_cast<std::size_t>(c.threads)) {}
     std::vector<counter_value> summed_counters() const override;
     std::uint64_t clients_connected() const override { return connected_clients.load(std::memory_order_relaxed); }
     std::int64_t private_redis_connections() const override {
         return private_connections_open.load(std::memory_order_relaxed);
     }
     redis_links shared_redis_links() const override;
+    std::vector<hot_key_board::rate> hot_keys_now(std::size_t n) const override { return hot_keys.top(n); }
     const herd_engine& read_through() const override { return herd; }
     const config& cfg;
     shared_connection_registry registry;
@@ -46,6 +47,7 @@ struct server_state final : stats_source {
     log_limiter tls_log;     // failed client TLS handshakes: one line a second at most
     tls_contexts tls;        // built once at startup; read-only afterwards (see tls_context.h)
     herd_engine herd;
+    hot_key_board hot_keys;  // every worker's last second of sampled reads (stats/hot_keys.h)
     std::vector<worker*> workers;  // for INFO: every worker's counters
 };
 
@@ -72,6 +74,7 @@ struct worker {
     worker_stats stats;
     std::unique_ptr<http_loader> http = std::make_unique<http_loader>(ctx.get_executor());
     fresh_memo memo;  // routed keys seen fresh: their hits need GET alone, not GET + PTTL
+    hot_key_sampler hot;  // a sample of this worker's reads, published once a second
     // The shared, pipelined Redis connections (shared_connections.h): behind a pointer, so what
     // includes this file (the session) sees backends only, never a connection.
     std::unique_ptr<shared_connections> shared;
