@@ -10,11 +10,11 @@ namespace herdguard {
 
 void space_saving::add(std::string_view key) {
     if (capacity_ == 0) return;
-    std::string k(key);
-    if (auto it = index_.find(k); it != index_.end()) {
+    if (auto it = index_.find(key); it != index_.end()) {
         ++entries_[it->second].count;
         return;
     }
+    std::string k(key);
     if (entries_.size() < capacity_) {
         index_.emplace(k, entries_.size());
         entries_.push_back({std::move(k), 1, 0});
