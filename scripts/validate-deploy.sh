@@ -355,7 +355,10 @@ else
       fail "live herdguard: /healthz is not 200"
     fi
     curl -sf "http://127.0.0.1:$aport/metrics" >"$tmp/metrics.txt" || fail "live herdguard: /metrics failed"
-    awk '!/^#/ && NF {sub(/[{ ].*/, "", $1); print $1}' "$tmp/metrics.txt" | sort -u >"$tmp/served.txt"
+    # Sample names, and the families declared by "# TYPE" (a labelled gauge such as the hot keys
+    # has no sample until there is something to show).
+    awk '/^# TYPE / {print $3; next} !/^#/ && NF {sub(/[{ ].*/, "", $1); print $1}' "$tmp/metrics.txt" |
+      sort -u >"$tmp/served.txt"
     echo "live /metrics serves $(wc -l <"$tmp/served.txt") metric names"
     for list in dashboard rules; do
       [ -f "$tmp/$list-metrics.txt" ] || continue

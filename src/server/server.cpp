@@ -44,6 +44,7 @@ backend& worker::session_backend(int protocol) {
             shared_resp3->add(c);
             c->start();
         }
+        shared_resp3_published.store(shared_resp3.get(), std::memory_order_release);
     }
     return shared_resp3->pick();
 }
@@ -78,6 +79,13 @@ stats_source::redis_links server_state::shared_redis_links() const {
         for (const auto& c : w->shared->all()) {
             ++links.total;
             if (c->is_up()) ++links.up;
+        }
+        // The RESP3 ones, once a RESP3 client has made the worker open them.
+        if (const auto* resp3 = w->shared_resp3_published.load(std::memory_order_acquire)) {
+            for (const auto& c : resp3->all()) {
+                ++links.total;
+                if (c->is_up()) ++links.up;
+            }
         }
     }
     return links;

@@ -312,8 +312,10 @@ asio::awaitable<std::string> redis_connection::read_loop() {
 // nobody asked for.
 bool redis_connection::deliver_replies() {
     std::size_t consumed = 0;
+    const auto dropped = pipeline_.pushes_dropped();
     const auto result = pipeline_.deliver(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), consumed,
                                           push_sink_, stopped_);
+    if (pipeline_.pushes_dropped() != dropped) stats_.redis_pushes_dropped.add(pipeline_.pushes_dropped() - dropped);
     rstart_ += consumed;
     if (rstart_ == rend_) rstart_ = rend_ = 0;
     return result == reply_pipeline::delivery::ok;

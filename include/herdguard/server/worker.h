@@ -79,6 +79,8 @@ struct worker {
     // includes this file (the session) sees backends only, never a connection.
     std::unique_ptr<shared_connections> shared;
     std::unique_ptr<shared_connections> shared_resp3;  // null until the first RESP3 client
+    // shared_resp3 once complete, for other threads (/readyz, metrics): its list never changes.
+    std::atomic<const shared_connections*> shared_resp3_published{nullptr};
     herd_context herd;  // what the herd engine may use of this worker
 };
 

@@ -27,6 +27,7 @@ namespace herdguard {
     X(redis_connects, "successful connections to redis (shared and private)")                      \
     X(redis_connect_failures, "failed connection attempts to redis")                               \
     X(redis_timeouts, "redis connections dropped for command_timeout")                             \
+    X(redis_pushes_dropped, "RESP3 pushes on shared redis connections, which name no client")       \
     X(private_connections, "private redis connections opened for stateful clients")                \
     X(tls_handshake_failures, "client TLS handshakes that failed or timed out (tls.listen)")        \
     X(bytes_in, "bytes read from clients")                                                         \
