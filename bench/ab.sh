@@ -23,21 +23,8 @@ die() { log "error: $*"; exit 1; }
 [ $# -eq 2 ] || die "usage: bench/ab.sh BINARY_A BINARY_B"
 for b in "$@"; do [ -x "$b" ] || die "$b is not an executable"; done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/herdguard-ab.XXXXXX")
-pids=()
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do stop_pid "$p"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
-    >"$work/redis.log" 2>&1 &
-pids+=($!)
-wait_ping "$redis_port" $! || die "redis-server did not start"
+bench_workspace ab
+bench_start_redis
 
 declare -A samples
 for round in $(seq 1 "$ROUNDS"); do

@@ -35,21 +35,8 @@ done
 for b in "$@"; do [ -x "$b" ] || die "$b is not an executable"; done
 [ -x "$DEMO" ] || die "$DEMO not found: scripts/build.sh release herdguard-demo-upstream"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/herdguard-callgrind.XXXXXX")
-pids=()
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do stop_pid "$p"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
-    >"$work/redis.log" 2>&1 &
-pids+=($!)
-wait_ping "$redis_port" $! || die "redis-server did not start"
+bench_workspace callgrind
+bench_start_redis
 demo_port=$(free_port)
 "$DEMO" --listen "127.0.0.1:$demo_port" --latency-ms 1 >"$work/demo.log" 2>&1 &
 pids+=($!)

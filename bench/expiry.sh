@@ -29,21 +29,8 @@ die() { log "error: $*"; exit 1; }
 for b in "$HERDGUARD" "$DEMO"; do [ -x "$b" ] || die "$b not found: scripts/build.sh release"; done
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/herdguard-expiry.XXXXXX")
-pids=()
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do stop_pid "$p"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
-    --maxclients 10000 >"$work/redis.log" 2>&1 &
-pids+=($!)
-wait_ping "$redis_port" $! || die "redis-server did not start"
+bench_workspace expiry
+bench_start_redis --maxclients 10000
 demo_port=$(free_port)
 "$DEMO" --listen "127.0.0.1:$demo_port" --latency-ms "$LATENCY_MS" >"$work/demo.log" 2>&1 &
 pids+=($!)
@@ -95,6 +82,7 @@ declare -A samples
 for round in $(seq 1 "$ROUNDS"); do
     for variant in off on; do
         read -r loads stale miss expiries < <(run "$variant" "$round")
+        [ -n "$expiries" ] || die "the $variant run of round $round failed (see above)"
         log "round $round early_refresh $variant: $loads loads, $stale stale reads, $miss misses over $expiries expiries"
         samples["$variant|loads"]+="$(awk -v a="$loads" -v e="$expiries" 'BEGIN {printf "%.2f", a / e}') "
         samples["$variant|bad"]+="$(awk -v a="$((stale + miss))" -v e="$expiries" 'BEGIN {printf "%.1f", a / e}') "

@@ -1,4 +1,4 @@
-# Shared by bench/herd.sh and bench/passthrough.sh (sourced, not run): free ports, process
+# Shared by the bench/ scripts and scripts/client-matrix.sh (sourced, not run): free ports, process
 # start-up and shutdown by PID, and the CPU accounting that tells how much other processes took
 # from the machine during a measurement. The caller defines log(), $work (a scratch directory)
 # and our_ticks() (the CPU ticks of the processes it started).
@@ -9,21 +9,53 @@ clk_tck=$(getconf CLK_TCK)
 # A loopback port nothing uses now and not handed out before by this script: random in
 # 20000-31999, below Linux's ephemeral range (32768+), so no outgoing connection takes it.
 used_ports=" "
-free_port() {
-    local p _
+free_port_into() {  # VAR: sets VAR (in this shell, so used_ports remembers it)
+    local fp_port _  # a name a caller's VAR will not have
     for _ in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-        case "$used_ports" in *" $p "*) continue ;; esac
+        fp_port=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
+        case "$used_ports" in *" $fp_port "*) continue ;; esac
         if command -v ss >/dev/null 2>&1; then
-            [ -n "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ] && continue
+            [ -n "$(ss -Htan "( sport = :$fp_port or dport = :$fp_port )" 2>/dev/null)" ] && continue
         else
-            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+            (exec 3<>"/dev/tcp/127.0.0.1/$fp_port") 2>/dev/null && continue
         fi
-        used_ports="$used_ports$p "
-        echo "$p"
+        used_ports="$used_ports$fp_port "
+        printf -v "$1" '%s' "$fp_port"
         return 0
     done
     die "no free port found"
+}
+# The same, echoed (in a $(...) subshell, which forgets used_ports: the ss check still holds).
+free_port() {
+    local port
+    free_port_into port
+    echo "$port"
+}
+
+# A scratch directory ($work) and the processes to stop by PID on exit ($pids), with the trap
+# that does both. NAME names the directory.
+bench_workspace() {  # name
+    work=$(mktemp -d "${TMPDIR:-/tmp}/herdguard-$1.XXXXXX")
+    pids=()
+    trap bench_cleanup EXIT
+}
+# shellcheck disable=SC2317  # invoked by the trap
+bench_cleanup() {
+    local p
+    for p in "${pids[@]}"; do stop_pid "$p"; done
+    rm -rf "$work"
+}
+
+# redis-server on a free port, persistence off, its files in $work; extra flags appended. Sets
+# redis_port.
+# shellcheck disable=SC2120  # the extra flags are optional
+bench_start_redis() {
+    redis_port=""
+    free_port_into redis_port
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" "$@" \
+        >"$work/redis.log" 2>&1 &
+    pids+=($!)
+    wait_ping "$redis_port" $! || die "redis-server did not start"
 }
 
 wait_ping() {  # port pid: until the server on port answers PING (10 s at most, while pid lives)
@@ -37,12 +69,13 @@ wait_ping() {  # port pid: until the server on port answers PING (10 s at most, 
 }
 
 # shellcheck disable=SC2317  # invoked by the callers' traps
-stop_pid() {  # SIGTERM, up to 3 s to exit, then SIGKILL; always reaped
+stop_pid() {  # SIGTERM, up to 3 s to exit, then SIGKILL; always reaped ("" does nothing)
     local p=$1 _
-    kill "$p" 2>/dev/null || return 0
+    [ -n "$p" ] || return 0
+    kill "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }
     for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
     return 0
 }
 

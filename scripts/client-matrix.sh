@@ -87,15 +87,9 @@ redis_pid='' upstream_pid='' hg_pid='' client_pid=''
 redis_port='' upstream_port='' hg_port='' admin_port=''
 failed=0
 
-stop_pid() {  # SIGTERM, up to 3 s to exit, then SIGKILL; always reaped
-    local p=$1 _
-    [ -n "$p" ] || return 0
-    kill "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }
-    for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-    return 0
-}
+# Free ports (free_port_into) and stop_pid: bench/lib.sh, the one copy.
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
     local rc=$?
@@ -116,25 +110,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A loopback port nothing uses now and not handed out before: random in 20000-31999, below
-# Linux's ephemeral range (32768+), so no outgoing connection takes it (as bench/lib.sh).
-used_ports=" "
-free_port() {  # VAR: sets VAR (not echoed: a $(...) subshell would forget used_ports)
-    local p _
-    for _ in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-        case "$used_ports" in *" $p "*) continue ;; esac
-        if command -v ss >/dev/null 2>&1; then
-            [ -n "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ] && continue
-        else
-            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-        fi
-        used_ports="$used_ports$p "
-        printf -v "$1" '%s' "$p"
-        return 0
-    done
-    die "no free port found"
-}
 wait_until() {  # pid tries command...: until command succeeds (tries x 50 ms at most, while pid lives)
     local pid=$1 tries=$2 _
     shift 2
@@ -154,7 +129,7 @@ port_taken_in() { grep -qi 'address already in use\|eaddrinuse' "$1" 2>/dev/null
 start_redis() {
     local _
     for _ in 1 2 3; do
-        free_port redis_port
+        free_port_into redis_port
         redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
             </dev/null >"$work/redis.log" 2>&1 &
         redis_pid=$!
@@ -168,7 +143,7 @@ start_redis() {
 start_upstream() {
     local _
     for _ in 1 2 3; do
-        free_port upstream_port
+        free_port_into upstream_port
         "$DEMO_UPSTREAM_BIN" --listen "127.0.0.1:$upstream_port" </dev/null >"$work/upstream.log" 2>&1 &
         upstream_pid=$!
         wait_until "$upstream_pid" 100 accepts_tcp "$upstream_port" && return 0
@@ -201,8 +176,8 @@ launch_herdguard() {  # on $hg_port / $admin_port; 0 once it forwards to Redis
 start_herdguard() {  # first start: free ports, retried when one was taken meanwhile
     local _
     for _ in 1 2 3; do
-        free_port hg_port
-        free_port admin_port
+        free_port_into hg_port
+        free_port_into admin_port
         launch_herdguard && return 0
         stop_pid "$hg_pid"; hg_pid=''
         port_taken_in "$work/herdguard.log" || break

@@ -34,6 +34,18 @@ std::vector<std::string> frame(const std::string& input, const std::vector<std::
     return out;
 }
 
+// The replies back to back are framed as exactly these replies, in one piece and split in two at
+// every byte.
+void require_framed_at_every_split(const std::vector<std::string>& replies) {
+    std::string input;
+    for (const auto& r : replies) input += r;
+    REQUIRE(frame(input) == replies);
+    for (std::size_t cut = 1; cut < input.size(); ++cut) {
+        INFO("split at " << cut);
+        REQUIRE(frame(input, {cut}) == replies);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("every RESP2 reply type is framed exactly, at every split point", "[resp]") {
@@ -49,13 +61,7 @@ TEST_CASE("every RESP2 reply type is framed exactly, at every split point", "[re
         "*3\r\n$1\r\na\r\n*2\r\n:1\r\n*1\r\n+deep\r\n$-1\r\n",
         "*2\r\n*0\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:9\r\n",  // deeper than hiredis's 7
     };
-    std::string input;
-    for (const auto& r : replies) input += r;
-    REQUIRE(frame(input) == replies);
-    for (std::size_t cut = 1; cut < input.size(); ++cut) {
-        INFO("split at " << cut);
-        REQUIRE(frame(input, {cut}) == replies);
-    }
+    require_framed_at_every_split(replies);
 }
 
 TEST_CASE("garbage from the server is an error, not a guess", "[resp]") {
@@ -103,13 +109,7 @@ TEST_CASE("every RESP3 reply type is framed exactly, at every split point", "[re
         "*2\r\n|1\r\n+ttl\r\n:3600\r\n$1\r\nv\r\n:7\r\n",
         "*3\r\n%1\r\n~1\r\n>1\r\n+deep\r\n=0\r\n\r\n_\r\n!0\r\n\r\n",
     };
-    std::string input;
-    for (const auto& r : replies) input += r;
-    REQUIRE(frame(input) == replies);
-    for (std::size_t cut = 1; cut < input.size(); ++cut) {
-        INFO("split at " << cut);
-        REQUIRE(frame(input, {cut}) == replies);
-    }
+    require_framed_at_every_split(replies);
 }
 
 TEST_CASE("RESP3 lengths that Redis never sends are errors", "[resp]") {
