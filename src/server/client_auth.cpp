@@ -24,6 +24,34 @@ std::string check_credentials(const auth_config& auth, std::string_view user, st
 
 namespace {
 
+bool same_as_shared(const redis_config& redis, std::string_view user, std::string_view password) {
+    const std::string_view shared_user = redis.username.empty() ? std::string_view("default") : redis.username;
+    return !redis.password.empty() && user == shared_user && constant_time_equals(password, redis.password);
+}
+
+}  // namespace
+
+auth_verdict redis_credentials_gate(std::vector<std::string_view>& argv, command_kind kind, const redis_config& redis) {
+    if (redis.password.empty()) return {};
+    if (kind == command_kind::needs_private && iequals(argv[0], "auth")) {
+        const bool match = argv.size() == 2   ? same_as_shared(redis, "default", argv[1])
+                           : argv.size() == 3 ? same_as_shared(redis, argv[1], argv[2])
+                                              : false;
+        if (match) return {std::string("+OK\r\n")};
+        return {};
+    }
+    if (kind != command_kind::hello) return {};
+    for (std::size_t i = 2; i + 2 < argv.size(); ++i) {
+        if (!iequals(argv[i], "auth")) continue;
+        if (!same_as_shared(redis, argv[i + 1], argv[i + 2])) return {};
+        argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.begin() + static_cast<std::ptrdiff_t>(i + 3));
+        return {std::nullopt, true};
+    }
+    return {};
+}
+
+namespace {
+
 // HELLO [protover [AUTH user pass] [SETNAME name]]: a version other than 2 or 3 is answered
 // (NOPROTO) before credentials are looked at, as Redis does.
 auth_verdict hello_gate(std::vector<std::string_view>& argv, const auth_config& auth, client_state& state) {

@@ -20,8 +20,14 @@ namespace herdguard {
 // Client authentication (client_auth.h). Returns true when the request was answered here. May
 // strip "AUTH user pass" from a HELLO, which then continues as usual.
 bool session::auth_gate(resp::request& req, command_kind kind) {
-    if (!cfg_.auth.enabled()) return false;  // the common case, without a call per command
-    auth_verdict verdict = herdguard::auth_gate(req.argv, kind, cfg_.auth, state_);
+    if (!cfg_.auth.enabled()) {  // the common case: one comparison per command
+        if (kind != command_kind::needs_private && kind != command_kind::hello) return false;
+        return apply_verdict(req, redis_credentials_gate(req.argv, kind, cfg_.redis));
+    }
+    return apply_verdict(req, herdguard::auth_gate(req.argv, kind, cfg_.auth, state_));
+}
+
+bool session::apply_verdict(resp::request& req, const auth_verdict& verdict) {
     if (verdict.argv_rewritten) req.is_inline = true;  // re-encoded from argv when forwarded
     if (!verdict.reply) return false;
     stats_.commands_local.add();

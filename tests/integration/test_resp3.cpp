@@ -325,3 +325,24 @@ TEST_CASE("RESP3: a routed GET and MGET answer in the client's protocol", "[inte
     CHECK(tracked.read_reply(5s) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$9\r\nproduct:1\r\n");
     CHECK(ask(tracked, {"GET", "product:1"}) == "$7\r\nchanged\r\n");
 }
+
+// A client that authenticates as herdguard's shared connections already are (redis.password)
+// gains nothing from a private connection: AUTH and HELLO ... AUTH are answered without one.
+TEST_CASE("AUTH with the shared connections' own credentials costs no private connection", "[integration][resp3]") {
+    temp_dir dir;
+    redis_server redis(dir, "pw-1");
+    herdguard_options o;
+    o.config_yaml = "redis:\n  password: pw-1\n";
+    herdguard_proc proxy(dir, redis.port(), o);
+    raw_conn c(proxy.port());
+    CHECK(ask(c, {"AUTH", "pw-1"}) == "+OK\r\n");
+    CHECK(ask(c, {"AUTH", "default", "pw-1"}) == "+OK\r\n");
+    CHECK(ask(c, {"HELLO", "3", "AUTH", "default", "pw-1", "SETNAME", "app"}).rfind("%7", 0) == 0);
+    CHECK(ask(c, {"CLIENT", "GETNAME"}) == "$3\r\napp\r\n");
+    CHECK(ask(c, {"GET", "missing"}) == "_\r\n");
+    CHECK(private_connections(proxy.port()) == 0);
+    // Other credentials are Redis's business, on a connection of the client's own.
+    raw_conn d(proxy.port());
+    CHECK(ask(d, {"AUTH", "wrong"}).rfind("-WRONGPASS", 0) == 0);
+    CHECK(private_connections(proxy.port()) == 1);
+}

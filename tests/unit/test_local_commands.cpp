@@ -169,3 +169,26 @@ TEST_CASE("local: UNSUBSCRIBE without subscriptions, one reply per channel, per 
     CHECK(answer_unsubscribe({"unsubscribe"}, 2) == "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
     CHECK(answer_unsubscribe({"PUNSUBSCRIBE"}, 3) == ">3\r\n$12\r\npunsubscribe\r\n_\r\n:0\r\n");
 }
+
+TEST_CASE("auth: the shared connections' own credentials are answered here, others go to Redis", "[auth]") {
+    redis_config redis;
+    redis.password = "pw";
+    std::vector<std::string_view> ok{"AUTH", "pw"};
+    CHECK(redis_credentials_gate(ok, command_kind::needs_private, redis).reply == "+OK\r\n");
+    std::vector<std::string_view> user_ok{"auth", "default", "pw"};
+    CHECK(redis_credentials_gate(user_ok, command_kind::needs_private, redis).reply == "+OK\r\n");
+    std::vector<std::string_view> wrong{"AUTH", "nope"};
+    CHECK_FALSE(redis_credentials_gate(wrong, command_kind::needs_private, redis).reply);
+    std::vector<std::string_view> other_user{"AUTH", "app", "pw"};
+    CHECK_FALSE(redis_credentials_gate(other_user, command_kind::needs_private, redis).reply);
+    std::vector<std::string_view> hello{"HELLO", "3", "AUTH", "default", "pw", "SETNAME", "n"};
+    auto v = redis_credentials_gate(hello, command_kind::hello, redis);
+    CHECK_FALSE(v.reply);
+    CHECK(v.argv_rewritten);
+    CHECK(hello == std::vector<std::string_view>{"HELLO", "3", "SETNAME", "n"});
+    redis.username = "app";
+    CHECK(redis_credentials_gate(other_user, command_kind::needs_private, redis).reply == "+OK\r\n");
+    CHECK_FALSE(redis_credentials_gate(user_ok, command_kind::needs_private, redis).reply);
+    redis_config no_password;  // Redis answers AUTH's error itself
+    CHECK_FALSE(redis_credentials_gate(ok, command_kind::needs_private, no_password).reply);
+}

@@ -28,6 +28,14 @@ struct auth_verdict {
 auth_verdict auth_gate(std::vector<std::string_view>& argv, command_kind kind, const auth_config& auth,
                        client_state& state);
 
+// Without auth (herdguard does not check clients), AUTH and HELLO ... AUTH go to Redis on a private
+// connection, as AUTH authenticates a connection. Credentials that are exactly the shared
+// connections' own (redis.username, or "default" without one, and redis.password) would only
+// make that private connection what the shared ones are already: AUTH is answered +OK here, and
+// HELLO's AUTH option is taken out (argv_rewritten), so neither costs a private connection.
+// Anything else: nullopt, unchanged.
+auth_verdict redis_credentials_gate(std::vector<std::string_view>& argv, command_kind kind, const redis_config& redis);
+
 // AUTH [user] password against auth.password (user "default") and auth.users, in constant time
 // over every user. "+OK\r\n" (and state.authenticated) or -WRONGPASS; a failed AUTH leaves an
 // earlier authentication in place, as in Redis 6+.

@@ -34,6 +34,7 @@
 
 #include "herdguard/resp/reply_view.h"
 #include "herdguard/resp/request_parser.h"
+#include "herdguard/server/client_auth.h"
 #include "herdguard/server/client_state.h"
 #include "herdguard/server/command_plan.h"
 #include "herdguard/server/reply_queue.h"
@@ -95,6 +96,7 @@ private:
     void herd_get(const resp::request& req, route_runtime& route);
     void herd_mget(const resp::request& req);
     bool auth_gate(resp::request& req, command_kind kind);
+    bool apply_verdict(resp::request& req, const auth_verdict& verdict);
 
     reply_queue::slot& new_slot();
     void reply_local(std::string_view bytes);
