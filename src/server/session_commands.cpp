@@ -22,6 +22,10 @@ namespace herdguard {
 bool session::auth_gate(resp::request& req, command_kind kind) {
     if (!cfg_.auth.enabled()) {  // the common case: one comparison per command
         if (kind != command_kind::needs_private && kind != command_kind::hello) return false;
+        // Only a client on the shared connections may be told +OK for their credentials. Once it
+        // has its own connection (another user's AUTH, MULTI, SUBSCRIBE), the AUTH must reach
+        // Redis: it re-authenticates that connection, or is queued inside the transaction.
+        if (private_ || state_.in_multi || state_.relay) return false;
         return apply_verdict(req, redis_credentials_gate(req.argv, kind, cfg_.redis));
     }
     return apply_verdict(req, herdguard::auth_gate(req.argv, kind, cfg_.auth, state_));

@@ -346,3 +346,29 @@ TEST_CASE("AUTH with the shared connections' own credentials costs no private co
     CHECK(ask(d, {"AUTH", "wrong"}).rfind("-WRONGPASS", 0) == 0);
     CHECK(private_connections(proxy.port()) == 1);
 }
+
+// Once a client has a connection of its own, its AUTH re-authenticates that connection (or is
+// queued in its transaction): it is never answered locally, even with the shared credentials.
+TEST_CASE("AUTH on a client's own connection always reaches Redis", "[integration][resp3]") {
+    temp_dir dir;
+    redis_server redis(dir, "pw-1");
+    raw_conn admin(redis.port());
+    REQUIRE(ask(admin, {"AUTH", "pw-1"}) == "+OK\r\n");
+    REQUIRE(ask(admin, {"ACL", "SETUSER", "reader", "on", ">pw-2", "~*", "+@all", "-get"}) == "+OK\r\n");
+    herdguard_options o;
+    o.config_yaml = "redis:\n  password: pw-1\n";
+    herdguard_proc proxy(dir, redis.port(), o);
+
+    raw_conn c(proxy.port());
+    CHECK(ask(c, {"AUTH", "reader", "pw-2"}) == "+OK\r\n");  // another user: a private connection
+    CHECK(private_connections(proxy.port()) == 1);
+    CHECK(ask(c, {"GET", "k"}).rfind("-NOPERM", 0) == 0);
+    // Back to the shared user: Redis must hear it, or the private connection stays "reader".
+    CHECK(ask(c, {"AUTH", "pw-1"}) == "+OK\r\n");
+    CHECK(ask(c, {"GET", "k"}) == "$-1\r\n");
+
+    raw_conn t(proxy.port());
+    CHECK(ask(t, {"MULTI"}) == "+OK\r\n");
+    CHECK(ask(t, {"AUTH", "pw-1"}) == "+QUEUED\r\n");
+    CHECK(ask(t, {"EXEC"}) == "*1\r\n+OK\r\n");
+}
