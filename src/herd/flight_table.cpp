@@ -57,10 +57,29 @@ void answer(route_runtime& r, waiter& w, const flight_result& res, std::string_v
 
 }  // namespace
 
+// After an early refresh that got no value, that key is not refreshed early again for a while:
+// about one load time (10..100 ms), by which the lease holder has usually written its value. Only
+// early refreshes pause; a stale value's refresh and a miss's load do not. Under the route mutex.
+static void pause_early_refresh(route_runtime& r, const std::string& key) {
+    const auto now = clock::now();
+    if (r.early_paused.size() >= route_runtime::kMaxEarlyPaused)
+        std::erase_if(r.early_paused, [&](const auto& e) { return e.second <= now; });
+    if (r.early_paused.size() >= route_runtime::kMaxEarlyPaused && !r.early_paused.contains(key)) {
+        bump(r.counters.early_pause_table_full);
+        return;
+    }
+    const auto pause = std::clamp(std::chrono::microseconds(r.load_time_us.load(std::memory_order_relaxed)),
+                                  std::chrono::microseconds(10'000), std::chrono::microseconds(100'000));
+    r.early_paused[key] = now + pause;
+    bump(r.counters.early_refresh_pauses);
+}
+
 // Ends a flight: out of the table first (so new misses start a new one), then every waiter is
 // answered on its own thread.
 void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result result) {
     std::vector<std::shared_ptr<waiter>> waiters;
+    const bool early_without_value = f->early_ms >= 0 && (result.outcome == flight_result::kind::none ||
+                                                          result.outcome == flight_result::kind::error);
     {
         std::lock_guard lock(r.mutex);
         auto it = r.flights.find(f->key);
@@ -68,6 +87,7 @@ void finish(route_runtime& r, const std::shared_ptr<flight>& f, flight_result re
             r.flights.erase(it);
             if (!f->background) r.foreground_flights.fetch_sub(1, std::memory_order_relaxed);
         }
+        if (early_without_value) pause_early_refresh(r, f->key);
         f->finished = true;
         waiters.swap(f->waiters);
     }
@@ -215,6 +235,12 @@ void refresh_in_background(route_runtime& r, const std::string& key, herd_contex
     {
         std::lock_guard lock(r.mutex);
         if (r.flights.contains(key)) return;
+        if (early_ms >= 0 && !r.early_paused.empty()) {
+            if (auto it = r.early_paused.find(key); it != r.early_paused.end()) {
+                if (clock::now() < it->second) return;
+                r.early_paused.erase(it);
+            }
+        }
         if (r.loads_in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(r.cfg.max_concurrent_loads)) {
             bump(r.counters.loads_shed);
             return;

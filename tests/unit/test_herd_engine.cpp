@@ -444,3 +444,43 @@ TEST_CASE("herd engine: without early_refresh, or before any load was timed, a f
     CHECK(early_window_ms(on) == 500);
     CHECK(early_window_ms(off) == 0);
 }
+
+TEST_CASE("herd engine: an early refresh that finds the lease held pauses that key's early refreshes",
+          "[herd_engine]") {
+    auto r = test_route();
+    r.early_refresh_beta = 1.0;
+    fake_time time;
+    engine_fixture f(r);
+    f.hc.random = &scripted_draw;
+    f.route().load_time_us = 50'000;  // delta 50 ms: the pause is 50 ms
+    next_draw = draw_u_near_0;        // every read near expiry would refresh
+    const auto read_near_expiry = [&](recorded& slot) {
+        f.get("k:1", slot);
+        f.redis.answer(":" + std::to_string(300'000 + 200) + "\r\n");
+        f.redis.answer("$2\r\nv0\r\n");
+    };
+    recorded first;
+    read_near_expiry(first);
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*1\r\n$4\r\nlost\r\n");  // another instance holds the lease
+    REQUIRE(f.run_until([&] { return f.engine.idle(); }));
+    CHECK(f.counter(&route_counters::early_refresh_pauses) == 1);
+
+    recorded paused;  // 49 ms later: still paused, no flight
+    fake_now += 49ms;
+    read_near_expiry(paused);
+    f.run_for(20ms);
+    CHECK(f.redis.sent.empty());
+    CHECK(f.counter(&route_counters::early_refreshes) == 1);
+
+    recorded after;  // past the pause: one more early refresh
+    fake_now += 2ms;
+    read_near_expiry(after);
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    CHECK(f.counter(&route_counters::early_refreshes) == 2);
+    f.redis.answer("*2\r\n$3\r\nhit\r\n$2\r\nv1\r\n");  // refreshed by the holder meanwhile
+    REQUIRE(f.run_until([&] { return f.engine.idle(); }));
+    CHECK(f.counter(&route_counters::early_refresh_pauses) == 1);  // a hit is not a pause
+    CHECK(f.http.calls == 0);
+    CHECK(paused.replies == std::vector<std::string>{"$2\r\nv0\r\n"});
+}

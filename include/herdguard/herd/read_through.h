@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,8 @@ struct herd_context;
     X(stale_served, "stale values served because nothing fresh could be had")           \
     X(background_refreshes, "refreshes started for stale values")                        \
     X(early_refreshes, "refreshes started early for fresh values (early_refresh, XFetch)") \
+    X(early_refresh_pauses, "early refreshes that ended without a value, pausing that key's")   \
+    X(early_pause_table_full, "early refresh pauses not kept: the pause table was full")   \
     X(waiters_rejected, "requests refused at max_waiters")                               \
     X(wait_timeouts, "requests that waited wait_timeout without a value")                \
     X(errors, "routed GETs answered with an error")
@@ -94,8 +97,14 @@ struct route_runtime {
     // that answered (weight 1/8 for the newest), 0 before the first.
     std::atomic<std::int64_t> load_time_us{0};
 
-    mutable std::mutex mutex;  // guards `flights` and every flight's waiter list
+    mutable std::mutex mutex;  // guards `flights`, every flight's waiter list and `early_paused`
     std::unordered_map<std::string, std::shared_ptr<flight>> flights;
+    // Keys whose early refresh ended without a value (the lease was held elsewhere, or the load
+    // failed), with the time before which no read starts another early refresh of them: without
+    // it, every read near expiry would start one more flight. Bounded (kMaxEarlyPaused); a pause
+    // that does not fit is not kept (early_pause_table_full), and that key may retry at once.
+    static constexpr std::size_t kMaxEarlyPaused = 4096;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> early_paused;  // herd_clock
 };
 
 // A route's live state besides its counters, in the order INFO and HERDGUARD STATS print it:
