@@ -337,7 +337,11 @@ else
   rport=$(free_port); lport=$(free_port); aport=$(free_port)
   redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
   pids+=($!)
-  "$bin" --config config/herdguard.yaml --listen "127.0.0.1:$lport" --redis "127.0.0.1:$rport" \
+  # The hot-key gauge is opt-in (key names); the dashboard shows it when it is on, so turn it on.
+  sed 's/^  hot_keys_in_metrics: false/  hot_keys_in_metrics: true /' config/herdguard.yaml >"$tmp/herdguard-live.yaml"
+  grep -q '^  hot_keys_in_metrics: true' "$tmp/herdguard-live.yaml" ||
+    fail "config/herdguard.yaml has no 'hot_keys_in_metrics: false' line under admin: to turn on"
+  "$bin" --config "$tmp/herdguard-live.yaml" --listen "127.0.0.1:$lport" --redis "127.0.0.1:$rport" \
     --admin "127.0.0.1:$aport" --log-level warn >"$tmp/herdguard.log" 2>&1 &
   pids+=($!)
   ready=""

@@ -25,10 +25,11 @@ constexpr auto io_deadline = std::chrono::seconds(5);
 }  // namespace
 
 struct admin_server::impl {
-    impl(asio::io_context& c, const address& l, const stats_source& s, std::atomic<bool>& d)
-        : ctx(c), listen(l), state(s), draining(d), acceptor(c) {}
+    impl(asio::io_context& c, const admin_config& a, const stats_source& s, std::atomic<bool>& d)
+        : ctx(c), listen(a.listen), hot_keys_in_metrics(a.hot_keys_in_metrics), state(s), draining(d), acceptor(c) {}
     asio::io_context& ctx;
     address listen;
+    bool hot_keys_in_metrics;
     const stats_source& state;
     std::atomic<bool>& draining;
     tcp::acceptor acceptor;
@@ -57,7 +58,7 @@ struct admin_server::impl {
                 res.body() = "only GET\n";
             } else if (target == "/metrics") {
                 res.set(http::field::content_type, "text/plain; version=0.0.4");
-                res.body() = prometheus_text(state);
+                res.body() = prometheus_text(state, {.hot_keys = hot_keys_in_metrics});
             } else if (target == "/healthz") {
                 res.body() = "ok\n";
             } else if (target == "/readyz") {
@@ -94,8 +95,8 @@ struct admin_server::impl {
     }
 };
 
-admin_server::admin_server(asio::io_context& ctx, const address& listen, const stats_source& state)
-    : impl_(std::make_unique<impl>(ctx, listen, state, draining_)) {}
+admin_server::admin_server(asio::io_context& ctx, const admin_config& cfg, const stats_source& state)
+    : impl_(std::make_unique<impl>(ctx, cfg, state, draining_)) {}
 
 admin_server::~admin_server() = default;
 

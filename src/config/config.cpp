@@ -298,8 +298,12 @@ void read_tls(const YAML::Node& node, const std::string& path, tls_config& t) {
 void read_admin(const YAML::Node& node, const std::string& path, admin_config& a) {
     read_mapping(node, path,
                  [&](const std::string& key, const YAML::Node& v, const std::string& f) {
-                     if (key != "listen") return false;
-                     set_admin_listen(a, scalar(v, f, "an address or \"off\""), f);
+                     if (key == "listen")
+                         set_admin_listen(a, scalar(v, f, "an address or \"off\""), f);
+                     else if (key == "hot_keys_in_metrics")
+                         a.hot_keys_in_metrics = read_bool(v, f);
+                     else
+                         return false;
                      return true;
                  });
 }

@@ -40,7 +40,7 @@ std::string key_label(std::string_view key) {
 
 }  // namespace
 
-std::string prometheus_text(const stats_source& source) {
+std::string prometheus_text(const stats_source& source, prometheus_options options) {
     std::string out;
     for (const auto& c : source.summed_counters()) {
         std::string name = fmt::format("herdguard_{}_total", c.name);
@@ -58,11 +58,13 @@ std::string prometheus_text(const stats_source& source) {
     family(out, "herdguard_redis_private_connections", "gauge",
            "private redis connections held by clients now (MULTI, blocking, pub/sub, ...)");
     out += fmt::format("herdguard_redis_private_connections {}\n", source.private_redis_connections());
-    family(out, "herdguard_hot_key_reads_per_second", "gauge",
-           "the 10 keys read most in the last second, estimated from a sample of reads (in_l1: held in L1)");
-    for (const auto& k : source.hot_keys_now(10))
-        out += fmt::format("herdguard_hot_key_reads_per_second{{key=\"{}\",in_l1=\"no\"}} {:.0f}\n", key_label(k.key),
-                           k.reads_per_second);
+    if (options.hot_keys) {
+        family(out, "herdguard_hot_key_reads_per_second", "gauge",
+               "the 10 keys read most in the last second, estimated from a sample of reads (in_l1: held in L1)");
+        for (const auto& k : source.hot_keys_now(10))
+            out += fmt::format("herdguard_hot_key_reads_per_second{{key=\"{}\",in_l1=\"no\"}} {:.0f}\n",
+                               key_label(k.key), k.reads_per_second);
+    }
 
     const auto& routes = source.read_through().routes();
 #define HERDGUARD_PROM_ROUTE_COUNTER(counter, help)                                                 \

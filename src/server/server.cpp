@@ -226,7 +226,7 @@ void server::run() {
         });
     }
     if (cfg_.admin.enabled) {
-        admin_ = std::make_unique<admin_server>(accept_ctx_, cfg_.admin.listen, state_);
+        admin_ = std::make_unique<admin_server>(accept_ctx_, cfg_.admin, state_);
         admin_->start();
         admin_ptr_.store(admin_.get());
     }

@@ -87,6 +87,8 @@ TEST_CASE("/metrics after a herd run", "[integration][ops]") {
     const auto m = scrape(stack.admin());
     INFO("/metrics:\n" << m.text);
     CHECK(m.value(route_sample("herdguard_route_requests_total")) == "1000");
+    // Key names stay out of /metrics unless admin.hot_keys_in_metrics says otherwise.
+    CHECK(m.text.find("herdguard_hot_key_reads_per_second") == std::string::npos);
     CHECK(m.value(route_sample("herdguard_route_loads_ok_total")) == "1");
     CHECK(m.value(route_sample("herdguard_route_misses_total")) == "1000");
     CHECK(m.value(route_sample("herdguard_route_coalesced_total")) == "999");

@@ -111,11 +111,12 @@ TEST_CASE("HERDGUARD FLIGHTS shows a slow load; ROUTES, CONFIG, HELP, STATS",
 }
 
 // Hot keys (issue 12): every worker samples its reads, publishes them once a second, and
-// HERDGUARD HOTKEYS and /metrics show the merged top keys. Reads keep coming while the test
-// polls, since the board shows the last second.
+// HERDGUARD HOTKEYS and /metrics (with admin.hot_keys_in_metrics) show the merged top keys.
+// Reads keep coming while the test polls, since the board shows the last second.
 TEST_CASE("HERDGUARD HOTKEYS and /metrics show the keys read most", "[integration][ops]") {
     herdguard_options o;
     o.admin = "auto";
+    o.config_yaml = "admin:\n  hot_keys_in_metrics: true\n";
     proxy_stack stack(o);
     auto c = stack.proxy_client();
     auto ops = stack.proxy_client();

@@ -38,6 +38,7 @@ limits:
   client_timeout: 5m
 admin:
   listen: 0.0.0.0:9000
+  hot_keys_in_metrics: true
 routes:
   - name: users
     match: "user:*:*"
@@ -99,6 +100,7 @@ TEST_CASE("every field is read from YAML", "[config]") {
 
     CHECK(cfg.admin.enabled);
     CHECK(cfg.admin.listen == address{false, "0.0.0.0", 9000});
+    CHECK(cfg.admin.hot_keys_in_metrics);
 
     REQUIRE(cfg.routes.size() == 2);
     const route_config& r = cfg.routes[0];
@@ -332,6 +334,7 @@ TEST_CASE("config/herdguard.yaml loads, validates and documents the defaults",
     CHECK(cfg.limits.client_timeout == d.limits.client_timeout);
     CHECK(cfg.admin.enabled);
     CHECK(cfg.admin.listen == address{false, "127.0.0.1", 9121});
+    CHECK(cfg.admin.hot_keys_in_metrics == d.admin.hot_keys_in_metrics);
 
     REQUIRE(cfg.routes.size() == 1);
     const route_config& r = cfg.routes[0];

@@ -17,7 +17,7 @@ class stats_source;
 
 class admin_server {
 public:
-    admin_server(boost::asio::io_context& ctx, const address& listen, const stats_source& state);
+    admin_server(boost::asio::io_context& ctx, const admin_config& cfg, const stats_source& state);
     ~admin_server();
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;

@@ -115,6 +115,9 @@ struct tls_config {
 struct admin_config {
     address listen{false, "127.0.0.1", 9121};
     bool enabled = true;
+    // The top keys as a /metrics gauge labelled by key name: off by default, since key names can
+    // be personal data and each new key is a new series. HERDGUARD HOTKEYS shows them either way.
+    bool hot_keys_in_metrics = false;
 };
 
 struct config {

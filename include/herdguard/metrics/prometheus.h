@@ -7,6 +7,9 @@
 namespace herdguard {
 
 class stats_source;
-std::string prometheus_text(const stats_source& source);
+struct prometheus_options {
+    bool hot_keys = false;  // the hot-key gauge, labelled by key name (admin.hot_keys_in_metrics)
+};
+std::string prometheus_text(const stats_source& source, prometheus_options options = {});
 
 }  // namespace herdguard
