@@ -365,6 +365,29 @@ void read_early_refresh(const YAML::Node& node, const std::string& path, route_c
     });
 }
 
+// l1: {max_bytes: 64mb, max_age: 5s, admit: hot, hot_reads_per_second: 100}; the block alone
+// turns it on with these defaults.
+void read_l1(const YAML::Node& node, const std::string& path, route_config& r) {
+    if (!node.IsMap()) fail(path, fmt::format("expected a mapping (max_bytes: 64mb), got {}", describe(node)));
+    r.l1_max_bytes = 64ull << 20;
+    read_mapping(node, path, [&](const std::string& key, const YAML::Node& v, const std::string& f) {
+        if (key == "max_bytes") {
+            r.l1_max_bytes = read_size(v, f);
+        } else if (key == "max_age") {
+            r.l1_max_age = read_duration(v, f);
+        } else if (key == "admit") {
+            const std::string a = read_string(v, f);
+            if (a != "hot" && a != "all") fail(f, fmt::format("expected hot or all, got \"{}\"", a));
+            r.l1_admit_hot = a == "hot";
+        } else if (key == "hot_reads_per_second") {
+            r.l1_hot_reads_per_second = read_double(v, f);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
 void read_route(const YAML::Node& node, const std::string& path, route_config& r) {
     if (!node.IsMap()) fail(path, fmt::format("expected a mapping, got {}", describe(node)));
     read_mapping(node, path,
@@ -405,6 +428,8 @@ void read_route(const YAML::Node& node, const std::string& path, route_config& r
                          read_breaker(v, f, r.breaker);
                      else if (key == "early_refresh")
                          read_early_refresh(v, f, r);
+                     else if (key == "l1")
+                         read_l1(v, f, r);
                      else
                          return false;
                      return true;
@@ -584,6 +609,12 @@ void check_route(const route_config& r, const std::string& path) {
     if (!(r.early_refresh_beta >= 0.0 && r.early_refresh_beta <= 100.0)) {
         fail(path + ".early_refresh.beta",
              fmt::format("must be from 0 (off) to 100 (1.0 is the paper's choice), got {}", r.early_refresh_beta));
+    }
+    if (r.l1_max_bytes > 0) {
+        if (r.l1_max_bytes < 64 * 1024) fail(path + ".l1.max_bytes", "must be at least 64kb (or the l1 block left out)");
+        check_positive(r.l1_max_age, path + ".l1.max_age");
+        if (!(r.l1_hot_reads_per_second >= 0.0))
+            fail(path + ".l1.hot_reads_per_second", "must not be negative");
     }
 }
 

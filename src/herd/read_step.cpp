@@ -1,5 +1,8 @@
 // The life of a routed GET
 // ------------------------
+//  L1           with l1 on the route and CLIENT TRACKING up: a value held in process memory is
+//               answered at once (l1_cache.h); a miss that is admitted (admit: all, or a hot
+//               key) reserves the key's L1 slot before 1, and 2 stores a fresh value under it.
 //  0. join      a load of this key already running in this process? join it (step 3) without
 //               reading Redis: during a herd, Redis sees one read, not one per client.
 //  1. read      PTTL key + GET key, pipelined on the client's shared connection (one round trip);
@@ -36,8 +39,14 @@ using namespace herd_detail;
 class read_op final : public reply_handler {
 public:
     read_op(route_runtime& r, std::string key, herd_context& hc, reply_handler& slot, clock::time_point start,
-            bool with_pttl)
-        : r_(r), key_(std::move(key)), hc_(hc), slot_(slot), start_(start), with_pttl_(with_pttl) {}
+            bool with_pttl, std::uint64_t l1_token)
+        : r_(r),
+          key_(std::move(key)),
+          hc_(hc),
+          slot_(slot),
+          start_(start),
+          with_pttl_(with_pttl),
+          l1_token_(l1_token) {}
 
     // One read_op per routed GET, hundreds in flight on a pipelined connection: more than
     // malloc's per-thread cache keeps, so each new/delete took malloc's slow path (callgrind:
@@ -123,6 +132,7 @@ private:
             const auto until = pttl == -1 ? clock::time_point::max()
                                           : start_ + std::chrono::milliseconds(left - early_window_ms(r_));
             hc_.memo.remember(&r_, key_, clock::now(), until);
+            if (l1_token_ != 0) fill_l1(value, until);
             bump(r_.counters.hits);
             observe_request(r_, get_outcome::fresh, start_);
             slot_.on_reply(value);
@@ -146,6 +156,18 @@ private:
         wait_for_load(r_, key_, hc_, slot_, usable ? std::make_shared<const std::string>(value) : nullptr, start_);
     }
 
+    // An entry lives no longer than max_age, nor than the memo would trust the value (which
+    // stops before the early-refresh window, so those reads still reach Redis and can refresh).
+    void fill_l1(std::string_view value, clock::time_point fresh_until) {
+        const auto expires = std::min(fresh_until, start_ + r_.cfg.l1_max_age);
+        if (expires <= clock::now()) return;
+        switch (r_.l1->fill(key_, l1_token_, value, expires)) {
+            case l1_cache::fill_result::stored: bump(r_.counters.l1_fills); break;
+            case l1_cache::fill_result::voided: bump(r_.counters.l1_fills_voided); break;
+            case l1_cache::fill_result::too_big: break;
+        }
+    }
+
     static constexpr std::size_t max_pooled = 4096;  // per thread: ~0.7 MB at most
     // Pooled blocks go back to malloc when the thread ends.
     struct pool {
@@ -165,6 +187,7 @@ private:
     reply_handler& slot_;
     clock::time_point start_;
     bool with_pttl_;
+    std::uint64_t l1_token_;  // this read's L1 reservation, 0 for none
     bool have_pttl_ = false;
     std::int64_t pttl_ = -2;
 };
@@ -196,12 +219,25 @@ void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, b
                       reply_handler& slot) {
     bump(route.counters.requests);
     const auto start = clock::now();
+    std::uint64_t l1_token = 0;
+    if (route.l1 && l1_active()) {
+        if (auto held = route.l1->find(key, start)) {
+            bump(route.counters.hits);
+            bump(route.counters.l1_hits);
+            observe_request(route, get_outcome::fresh, start);
+            slot.on_reply(*held);
+            return;
+        }
+        if (!route.cfg.l1_admit_hot || hot_rate(key) >= route.cfg.l1_hot_reads_per_second)
+            l1_token = route.l1->reserve(key);
+    }
     // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
     if (route.cfg.protect && route.foreground_flights.load(std::memory_order_relaxed) > 0 &&
         wait_for_load(route, key, hc, slot, nullptr, start, /*join_only=*/true))
         return;
-    const bool known_fresh = hc.memo.fresh(&route, key, start);
-    auto* op = new read_op(route, std::move(key), hc, slot, start, !known_fresh);
+    // A read that fills L1 needs the value's remaining life: PTTL, whatever the memo says.
+    const bool known_fresh = l1_token == 0 && hc.memo.fresh(&route, key, start);
+    auto* op = new read_op(route, std::move(key), hc, slot, start, !known_fresh, l1_token);
     const std::string_view k = op->key();
     // Two requests, one reply handler: the connection hands it the PTTL reply, then GET's.
     if (!known_fresh) conn.request(k, {"PTTL", k}, op);
@@ -210,6 +246,7 @@ void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, b
 
 void herd_engine::revoke(std::string_view key, herd_context& hc, backend& conn) {
     hc.memo.forget(key);
+    l1_invalidate(key);  // again when the write's reply arrives (the session's l1_after_write)
     std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
     conn.request(key, {"DEL", lk, nk, fk}, &discard_reply());
 }

@@ -3,6 +3,8 @@
 // graceful shutdown read of it. The life of a routed GET starts in read_step.cpp.
 #include "herdguard/herd/read_through.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "herd_internal.h"
@@ -24,12 +26,18 @@ const char* outcome_name(get_outcome o) {
 }
 
 std::vector<std::pair<std::string, std::string>> route_gauges(const route_runtime& r) {
-    return {
+    std::vector<std::pair<std::string, std::string>> g{
         {"waiters_now", std::to_string(r.waiters_now.load(std::memory_order_relaxed))},
         {"loads_in_flight", std::to_string(r.loads_in_flight.load(std::memory_order_relaxed))},
         {"breaker_state", circuit_breaker::name(r.breaker.current())},
         {"breaker_trips", std::to_string(r.breaker.trips())},
     };
+    if (r.l1) {
+        g.emplace_back("l1_bytes", std::to_string(r.l1->bytes()));
+        g.emplace_back("l1_entries", std::to_string(r.l1->entries()));
+        g.emplace_back("l1_evictions", std::to_string(r.l1->evictions()));
+    }
+    return g;
 }
 
 std::string lock_key(std::string_view key) { return "herdguard:lock:" + std::string(key); }
@@ -40,7 +48,8 @@ route_runtime::route_runtime(const route_config& c)
     : cfg(c),
       pattern(c.match),
       url(parse_upstream_url(c.upstream).value_or(upstream_url{})),
-      breaker(c.breaker, c.load_timeout) {}
+      breaker(c.breaker, c.load_timeout),
+      l1(c.l1_max_bytes > 0 ? std::make_unique<l1_cache>(c.l1_max_bytes) : nullptr) {}
 
 herd_engine::herd_engine(const std::vector<route_config>& routes) { reload(routes); }
 
@@ -65,6 +74,14 @@ std::size_t herd_engine::reload(const std::vector<route_config>& routes) {
             next->push_back(runtimes_.back().get());
         }
     }
+    // A replaced route's L1 is emptied: nothing reads it any more, and its memory goes back.
+    if (current != nullptr) {
+        for (auto* r : *current) {
+            if (r->l1 && std::find(next->begin(), next->end(), r) == next->end()) r->l1->clear();
+        }
+    }
+    l1_configured_.store(std::any_of(next->begin(), next->end(), [](auto* r) { return r->l1 != nullptr; }),
+                         std::memory_order_relaxed);
     lists_.push_back(std::move(next));
     active_.store(lists_.back().get(), std::memory_order_release);
     return kept;
@@ -74,6 +91,72 @@ route_runtime* herd_engine::find_route(std::string_view key) const {
     for (auto* r : routes())
         if (r->pattern.match(key)) return r;
     return nullptr;
+}
+
+void herd_engine::l1_set_active(bool on) {
+    if (!on) {
+        // Off first, then empty: a read that saw "active" a moment ago may still reserve, but
+        // the emptying voids its token.
+        l1_active_.store(false, std::memory_order_release);
+        l1_flush();
+        return;
+    }
+    l1_flush();  // nothing from before tracking was (re)established survives
+    l1_active_.store(true, std::memory_order_release);
+}
+
+void herd_engine::l1_invalidate(std::string_view key) {
+    auto* r = find_route(key);
+    if (r == nullptr || !r->l1) return;
+    if (r->l1->invalidate(key)) r->counters.l1_invalidations.fetch_add(1, std::memory_order_relaxed);
+}
+
+void herd_engine::l1_flush() {
+    l1_totals_.flushes.fetch_add(1, std::memory_order_relaxed);
+    for (auto* r : routes())
+        if (r->l1) r->l1->clear();
+}
+
+bool herd_engine::l1_holds(std::string_view key) const {
+    auto* r = find_route(key);
+    return r != nullptr && r->l1 && l1_active() && r->l1->holds(key, clock::now());
+}
+
+std::vector<std::string> herd_engine::l1_prefixes() const {
+    std::vector<std::string> prefixes;
+    for (auto* r : routes()) {
+        if (!r->l1) continue;
+        const auto& m = r->cfg.match;
+        prefixes.push_back(m.substr(0, m.find_first_of("*?[\\")));
+    }
+    // Shortest first; a prefix that starts with one already kept is covered by it.
+    std::sort(prefixes.begin(), prefixes.end(),
+              [](const std::string& a, const std::string& b) { return a.size() < b.size() || (a.size() == b.size() && a < b); });
+    std::vector<std::string> kept;
+    for (auto& p : prefixes) {
+        bool covered = false;
+        for (const auto& k : kept) covered = covered || p.compare(0, k.size(), k) == 0;
+        if (!covered) kept.push_back(std::move(p));
+    }
+    return kept;
+}
+
+void herd_engine::set_hot_keys(const std::vector<hot_key_board::rate>& rates) {
+    auto next = std::make_shared<std::unordered_map<std::string, double>>();
+    for (const auto& r : rates) next->emplace(r.key, r.reads_per_second);
+    std::lock_guard lock(hot_mutex_);
+    hot_ = std::move(next);
+}
+
+double herd_engine::hot_rate(std::string_view key) const {
+    std::shared_ptr<const std::unordered_map<std::string, double>> hot;
+    {
+        std::lock_guard lock(hot_mutex_);
+        hot = hot_;
+    }
+    if (!hot) return 0;
+    auto it = hot->find(std::string(key));
+    return it == hot->end() ? 0 : it->second;
 }
 
 std::vector<flight_info> herd_engine::flights() const {
@@ -104,6 +187,9 @@ std::string herd_engine::info_section() const {
     std::string out = "# Herdguard\r\n";
     const auto& routes = this->routes();
     out += fmt::format("routes:{}\r\n", routes.size());
+    out += fmt::format("l1_active:{}\r\nl1_flushes:{}\r\nl1_tracking_lost:{}\r\nl1_invalidation_messages:{}\r\n",
+                       l1_active() ? 1 : 0, l1_totals_.flushes.load(), l1_totals_.tracking_lost.load(),
+                       l1_totals_.invalidation_messages.load());
     for (auto* r : routes) {
         const auto& n = r->cfg.name;
 #define HERDGUARD_INFO_ROUTE_COUNTER(counter, help) \

@@ -62,11 +62,23 @@ std::string prometheus_text(const stats_source& source, prometheus_options optio
         family(out, "herdguard_hot_key_reads_per_second", "gauge",
                "the 10 keys read most in the last second, estimated from a sample of reads (in_l1: held in L1)");
         for (const auto& k : source.hot_keys_now(10))
-            out += fmt::format("herdguard_hot_key_reads_per_second{{key=\"{}\",in_l1=\"no\"}} {:.0f}\n",
-                               key_label(k.key), k.reads_per_second);
+            out += fmt::format("herdguard_hot_key_reads_per_second{{key=\"{}\",in_l1=\"{}\"}} {:.0f}\n",
+                               key_label(k.key), source.read_through().l1_holds(k.key) ? "yes" : "no",
+                               k.reads_per_second);
     }
 
-    const auto& routes = source.read_through().routes();
+    const auto& herd = source.read_through();
+    family(out, "herdguard_l1_active", "gauge", "1 while L1 serves (CLIENT TRACKING up), else 0");
+    out += fmt::format("herdguard_l1_active {}\n", herd.l1_active() ? 1 : 0);
+    family(out, "herdguard_l1_flushes_total", "counter",
+           "times every L1 was emptied (FLUSHALL/FLUSHDB, tracking lost or re-established)");
+    out += fmt::format("herdguard_l1_flushes_total {}\n", herd.l1_stats().flushes.load());
+    family(out, "herdguard_l1_tracking_lost_total", "counter", "tracking connection lost, or its PING late");
+    out += fmt::format("herdguard_l1_tracking_lost_total {}\n", herd.l1_stats().tracking_lost.load());
+    family(out, "herdguard_l1_invalidation_messages_total", "counter", "invalidation pushes received from Redis");
+    out += fmt::format("herdguard_l1_invalidation_messages_total {}\n", herd.l1_stats().invalidation_messages.load());
+
+    const auto& routes = herd.routes();
 #define HERDGUARD_PROM_ROUTE_COUNTER(counter, help)                                                 \
     family(out, "herdguard_route_" #counter "_total", "counter", help);                             \
     for (const auto& r : routes)                                                                    \
@@ -86,6 +98,15 @@ std::string prometheus_text(const stats_source& source, prometheus_options optio
     for (const auto& r : routes)
         out += fmt::format("herdguard_route_breaker_state{{route=\"{}\"}} {}\n", label(r->cfg.name),
                            static_cast<int>(r->breaker.current()));
+    family(out, "herdguard_route_l1_bytes", "gauge", "bytes L1 holds for the route, overhead counted (l1.max_bytes)");
+    for (const auto& r : routes)
+        if (r->l1) out += fmt::format("herdguard_route_l1_bytes{{route=\"{}\"}} {}\n", label(r->cfg.name), r->l1->bytes());
+    family(out, "herdguard_route_l1_entries", "gauge", "values L1 holds for the route");
+    for (const auto& r : routes)
+        if (r->l1) out += fmt::format("herdguard_route_l1_entries{{route=\"{}\"}} {}\n", label(r->cfg.name), r->l1->entries());
+    family(out, "herdguard_route_l1_evictions_total", "counter", "L1 entries evicted to stay within max_bytes");
+    for (const auto& r : routes)
+        if (r->l1) out += fmt::format("herdguard_route_l1_evictions_total{{route=\"{}\"}} {}\n", label(r->cfg.name), r->l1->evictions());
     family(out, "herdguard_route_breaker_trips_total", "counter", "times the circuit opened");
     for (const auto& r : routes)
         out += fmt::format("herdguard_route_breaker_trips_total{{route=\"{}\"}} {}\n", label(r->cfg.name),

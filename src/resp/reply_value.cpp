@@ -43,7 +43,9 @@ bool decode_at(std::string_view raw, reply_value& out, std::size_t& used) {
                 return true;
             }
             return false;
-        case reply_type::array: {
+        case reply_type::array:
+        case reply_type::set:
+        case reply_type::push: {  // a RESP3 push: CLIENT TRACKING's invalidations (l1_tracking)
             std::int64_t count = 0;
             if (!parse_int64(view.line(), count) || count < 0) return false;
             std::size_t pos = view.line().size() + 3;
@@ -56,7 +58,7 @@ bool decode_at(std::string_view raw, reply_value& out, std::size_t& used) {
             return true;
         }
         default:
-            return false;  // the framer is RESP2's: nothing else reaches here
+            return false;  // maps, doubles...: herdguard never asks Redis for one
     }
 }
 

@@ -119,6 +119,9 @@ key_positions written_key_positions(std::string_view command) {
         {"unlink", key_positions::all},       {"mset", key_positions::pairs},
         {"msetnx", key_positions::pairs},     {"rename", key_positions::first_two},
         {"renamenx", key_positions::first_two}, {"copy", key_positions::first_two},
+        {"setbit", key_positions::first},     {"bitfield", key_positions::first},
+        {"eval", key_positions::script},      {"evalsha", key_positions::script},
+        {"fcall", key_positions::script},
     };
     std::array<char, 32> buf{};
     std::string_view name;

@@ -156,7 +156,7 @@ std::string config_reply(const resp::reply_writer& w, const server_state& s) {
 }
 
 // HOTKEYS [N]: the N (default 10) keys read most in the last second, across workers, with their
-// estimated reads per second. L1 (issue 12) is not there yet: in_l1 is "no" for every key.
+// estimated reads per second, and whether L1 holds them now.
 std::string hotkeys_reply(const resp::reply_writer& w, const std::vector<std::string_view>& argv, const server_state& s) {
     std::int64_t n = 10;
     if (argv.size() == 3 && (!resp::parse_int64(argv[2], n) || n < 1 || n > static_cast<std::int64_t>(hot_key_sampler::capacity)))
@@ -165,7 +165,7 @@ std::string hotkeys_reply(const resp::reply_writer& w, const std::vector<std::st
     std::string out;
     resp::append_array_header(out, static_cast<std::int64_t>(keys.size()));
     for (const auto& k : keys)
-        append_pairs(w, out, {{"key", k.key}, {"reads_per_second", fmt::format("{:.0f}", k.reads_per_second)}, {"in_l1", "no"}});
+        append_pairs(w, out, {{"key", k.key}, {"reads_per_second", fmt::format("{:.0f}", k.reads_per_second)}, {"in_l1", s.herd.l1_holds(k.key) ? "yes" : "no"}});
     return out;
 }
 

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/admin/admin_server.h"
+#include "herdguard/herd/l1_tracking.h"
 #include "herdguard/server/session.h"
 #include "herdguard/upstream/redis_connection.h"
 #include "herdguard/upstream/shared_connections.h"
@@ -64,6 +65,9 @@ asio::awaitable<void> publish_hot_keys(worker& w) {
         if (ec) co_return;
         w.server.hot_keys.publish(w.index, w.hot.summary().top(hot_key_sampler::capacity));
         w.hot.summary().clear();
+        // L1's `admit: hot` reads the merged rates; one worker brings them once a second.
+        if (w.index == 0 && w.server.herd.l1_configured())
+            w.server.herd.set_hot_keys(w.server.hot_keys.top(hot_key_sampler::capacity));
     }
 }
 
@@ -220,6 +224,12 @@ void server::run() {
             c->start();
         }
         asio::co_spawn(w->ctx, publish_hot_keys(*w), asio::detached);
+        if (w->index == 0) {
+            // Always made: it stays idle until a route has l1 (a SIGHUP may add one).
+            l1_tracking_ = std::make_shared<l1_tracking>(w->ctx.get_executor(), state_.herd,
+                                                         [&w = *w] { return w.open_client_link(3); });
+            l1_tracking_->start();
+        }
         threads_.emplace_back([&ctx = w->ctx] {
             auto guard = asio::make_work_guard(ctx);
             ctx.run();
@@ -266,6 +276,12 @@ bool server::drain(duration timeout) {
     return clean;
 }
 
+std::size_t server::reload_routes(const std::vector<route_config>& routes) {
+    const std::size_t kept = state_.herd.reload(routes);
+    if (l1_tracking_) l1_tracking_->routes_changed();
+    return kept;
+}
+
 void server::stop() {
     asio::post(accept_ctx_, [this] {
         acceptor_->close();
@@ -273,6 +289,7 @@ void server::stop() {
         if (cfg_.listen_enabled && cfg_.listen.is_unix) ::unlink(cfg_.listen.host.c_str());
         if (cfg_.tls.enabled() && cfg_.tls.listen->is_unix) ::unlink(cfg_.tls.listen->host.c_str());
     });
+    if (l1_tracking_) l1_tracking_->stop();
     for (auto& w : workers_) w->ctx.stop();
     accept_ctx_.stop();
 }

@@ -422,10 +422,86 @@ void session::forward(const resp::request& req, backend& to, const command_plan&
             if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
         });
     }
+    reply_handler* handler = &new_slot();
+    if (herd.l1_configured()) handler = l1_read_your_writes(argv, p, *handler);
     if (p.transaction == transaction_effect::begins) state_.in_multi = true;
     else if (p.transaction == transaction_effect::ends) state_.in_multi = false;
     last_target_ = &to;
-    to.pass(passthrough_of(req, p.no_timeout), &new_slot());
+    to.pass(passthrough_of(req, p.no_timeout), handler);
+}
+
+namespace {
+
+// Drops a write's keys from L1 (or empties it) when the write's reply arrives, before the client
+// can see the reply. At that point Redis has run the write, so a read reserved later reads the new
+// value; a fill reserved earlier may hold the old one, and this voids it (l1_cache.h).
+class l1_after_write final : public reply_handler {
+public:
+    l1_after_write(herd_engine& herd, std::vector<std::string> keys, bool flush, reply_handler& inner)
+        : herd_(herd), keys_(std::move(keys)), flush_(flush), inner_(inner) {}
+    void on_reply(std::string_view raw) override {
+        apply();
+        auto& inner = inner_;
+        delete this;
+        inner.on_reply(raw);
+    }
+    void on_failure(std::string_view raw) override {
+        apply();  // it may have run before the connection broke
+        auto& inner = inner_;
+        delete this;
+        inner.on_failure(raw);
+    }
+
+private:
+    void apply() {
+        if (flush_) herd_.l1_flush();
+        for (const auto& k : keys_) herd_.l1_invalidate(k);
+    }
+    herd_engine& herd_;
+    std::vector<std::string> keys_;
+    bool flush_;
+    reply_handler& inner_;
+};
+
+bool empties_l1(std::string_view command) {
+    return iequals(command, "flushall") || iequals(command, "flushdb") || iequals(command, "swapdb");
+}
+
+}  // namespace
+
+// L1's read-your-writes (herd/l1_cache.h): the written keys of routes with L1 leave it when the
+// write's reply arrives. Inside MULTI the writes run at EXEC, so their keys wait for EXEC's reply.
+reply_handler* session::l1_read_your_writes(const std::vector<std::string_view>& argv, const command_plan& p,
+                                            reply_handler& slot) {
+    auto& herd = worker_.server.herd;
+    if (p.transaction == transaction_effect::begins) {
+        l1_tx_keys_.clear();
+        l1_tx_flush_ = false;
+    }
+    std::vector<std::string> keys;
+    bool flush = empties_l1(argv[0]);
+    for_each_written_key(argv, [&](std::string_view key) {
+        if (auto* r = herd.find_route(key); r != nullptr && r->l1) keys.emplace_back(key);
+    });
+    if (state_.in_multi && p.transaction == transaction_effect::none) {
+        for (auto& k : keys) l1_tx_keys_.push_back(std::move(k));
+        l1_tx_flush_ = l1_tx_flush_ || flush;
+        if (l1_tx_keys_.size() > max_l1_tx_keys) {  // bounded: EXEC then empties L1 instead
+            l1_tx_keys_.clear();
+            l1_tx_flush_ = true;
+        }
+        return &slot;
+    }
+    if (p.transaction == transaction_effect::ends) {
+        if (iequals(argv[0], "exec")) {
+            keys = std::move(l1_tx_keys_);
+            flush = l1_tx_flush_;
+        }
+        l1_tx_keys_.clear();
+        l1_tx_flush_ = false;
+    }
+    if (keys.empty() && !flush) return &slot;
+    return new l1_after_write(herd, std::move(keys), flush, slot);
 }
 
 void session::relay(const resp::request& req) {

@@ -358,6 +358,7 @@ struct route_options {
     std::uint64_t max_value_bytes = 64ull << 20;
     bool protect = true;
     double early_refresh_beta = 0;  // > 0: early_refresh: {beta: ...}
+    std::string l1;                 // non-empty: "l1: <this>", a YAML flow mapping
     breaker_options breaker;
 };
 

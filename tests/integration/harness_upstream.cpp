@@ -128,6 +128,7 @@ std::string herdguard_config(std::uint16_t redis_port, const route_options& r) {
       << "    max_value_bytes: " << r.max_value_bytes << "\n"
       << "    protect: " << (r.protect ? "true" : "false") << "\n";
     if (r.early_refresh_beta > 0) y << "    early_refresh:\n      beta: " << r.early_refresh_beta << "\n";
+    if (!r.l1.empty()) y << "    l1: " << r.l1 << "\n";
     y
       << "    breaker:\n"
       << "      window: " << ms_text(r.breaker.window) << "\n"

@@ -82,6 +82,12 @@ struct route_config {
     // value with `r` of its fresh life left starts one background refresh when
     // delta * beta * -ln(U) >= r (delta: the route's load time, U uniform on (0,1]). 0 = off.
     double early_refresh_beta = 0.0;
+    // L1: an in-process cache of this route's values in front of the Redis read, kept coherent
+    // by CLIENT TRACKING (herd/l1_cache.h). l1_max_bytes 0 = off.
+    std::uint64_t l1_max_bytes = 0;
+    duration l1_max_age{5000};  // caps every entry, whatever its Redis TTL
+    bool l1_admit_hot = true;   // admit: hot (only keys read >= l1_hot_reads_per_second) | all
+    double l1_hot_reads_per_second = 100;
     friend bool operator==(const route_config&, const route_config&) = default;
 };
 

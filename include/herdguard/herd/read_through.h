@@ -18,9 +18,11 @@
 #include <vector>
 
 #include "herdguard/config/config.h"
+#include "herdguard/herd/l1_cache.h"
 #include "herdguard/herd/route.h"
 #include "herdguard/loader/circuit_breaker.h"
 #include "herdguard/stats/histogram.h"
+#include "herdguard/stats/hot_keys.h"
 #include "herdguard/util/log_limiter.h"
 #include "herdguard/upstream/backend.h"
 
@@ -53,6 +55,10 @@ struct herd_context;
     X(early_refreshes, "refreshes started early for fresh values (early_refresh, XFetch)") \
     X(early_refresh_pauses, "early refreshes that ended without a value, pausing that key's")   \
     X(early_pause_table_full, "early refresh pauses not kept: the pause table was full")   \
+    X(l1_hits, "routed GETs answered from L1 (process memory)")                          \
+    X(l1_fills, "values stored in L1")                                                   \
+    X(l1_fills_voided, "L1 fills refused: the key was invalidated or written during the read") \
+    X(l1_invalidations, "L1 entries or reservations dropped by an invalidation or a write") \
     X(waiters_rejected, "requests refused at max_waiters")                               \
     X(wait_timeouts, "requests that waited wait_timeout without a value")                \
     X(errors, "routed GETs answered with an error")
@@ -96,6 +102,9 @@ struct route_runtime {
     // The route's load time (XFetch's delta), in microseconds: a moving average over the loads
     // that answered (weight 1/8 for the newest), 0 before the first.
     std::atomic<std::int64_t> load_time_us{0};
+    // The route's L1 (l1: in the config), nullptr when off. Serves only while the engine's L1
+    // is active (CLIENT TRACKING up: herd/l1_tracking.h).
+    std::unique_ptr<l1_cache> l1;
 
     mutable std::mutex mutex;  // guards `flights`, every flight's waiter list and `early_paused`
     std::unordered_map<std::string, std::shared_ptr<flight>> flights;
@@ -161,6 +170,29 @@ public:
     // The thread's fresh memo forgets the key too.
     void revoke(std::string_view key, herd_context& hc, backend& conn);
 
+    // L1 (l1_cache.h). Coherence: l1_tracking.h turns it on once CLIENT TRACKING is set up, and
+    // off (emptying every route's L1) when the tracking connection is lost; an invalidation
+    // message, and every write through herdguard (when its reply arrives, before the client
+    // sees it), drop the key; a flush (FLUSHALL, FLUSHDB, a null invalidation) drops all.
+    bool l1_configured() const { return l1_configured_.load(std::memory_order_relaxed); }
+    bool l1_active() const { return l1_active_.load(std::memory_order_acquire); }
+    void l1_set_active(bool on);
+    void l1_invalidate(std::string_view key);
+    void l1_flush();
+    bool l1_holds(std::string_view key) const;
+    // The literal prefixes of the routes with L1 (what precedes the first wildcard), without
+    // overlaps (Redis refuses BCAST prefixes that overlap); {""} when one route has none.
+    std::vector<std::string> l1_prefixes() const;
+    // The keys read most, all workers, once a second: `admit: hot` admits by these rates.
+    void set_hot_keys(const std::vector<hot_key_board::rate>& rates);
+    double hot_rate(std::string_view key) const;
+    struct l1_totals {
+        std::atomic<std::uint64_t> flushes{0};          // every route's L1 emptied at once
+        std::atomic<std::uint64_t> tracking_lost{0};    // tracking connection lost, or its PING late
+        std::atomic<std::uint64_t> invalidation_messages{0};
+    };
+    l1_totals& l1_stats() const { return l1_totals_; }
+
     std::vector<flight_info> flights() const;
     // True when no flight and no load is running (graceful shutdown waits for this).
     bool idle() const;
@@ -175,6 +207,11 @@ private:
     std::vector<std::unique_ptr<route_runtime>> runtimes_;  // every runtime ever created
     std::vector<std::unique_ptr<route_list>> lists_;        // every route list ever active
     std::atomic<const route_list*> active_{nullptr};
+    std::atomic<bool> l1_active_{false};
+    std::atomic<bool> l1_configured_{false};  // a route in effect has l1 (set by reload)
+    mutable l1_totals l1_totals_;
+    mutable std::mutex hot_mutex_;
+    std::shared_ptr<const std::unordered_map<std::string, double>> hot_;  // hot_mutex_
 };
 
 }  // namespace herdguard

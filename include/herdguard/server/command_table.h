@@ -3,7 +3,9 @@
 // Pure functions over argv, so the routing rules are unit-tested without sockets.
 #pragma once
 
+#include <charconv>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "herdguard/util/strings.h"
@@ -52,7 +54,7 @@ client_subcommand classify_client(const std::vector<std::string_view>& argv);
 template <class Fn>
 void for_each_written_key(const std::vector<std::string_view>& argv, Fn&& fn);
 
-enum class key_positions { none, first, all, pairs, first_two };
+enum class key_positions { none, first, all, pairs, first_two, script };
 key_positions written_key_positions(std::string_view command);
 
 template <class Fn>
@@ -71,6 +73,14 @@ void for_each_written_key(const std::vector<std::string_view>& argv, Fn&& fn) {
             fn(argv[1]);
             if (argv.size() > 2) fn(argv[2]);
             return;
+        case key_positions::script: {  // EVAL script numkeys key... arg...: the script may write any
+            std::size_t n = 0;
+            if (argv.size() < 3) return;
+            const auto count = argv[2];
+            if (std::from_chars(count.data(), count.data() + count.size(), n).ec != std::errc()) return;
+            for (std::size_t i = 3; i < argv.size() && i - 3 < n; ++i) fn(argv[i]);
+            return;
+        }
     }
 }
 

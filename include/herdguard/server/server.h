@@ -32,7 +32,8 @@ public:
     bool drain(duration timeout);
 
     // New routes for new requests (SIGHUP); see herd_engine::reload. Thread-safe.
-    std::size_t reload_routes(const std::vector<route_config>& routes) { return state_.herd.reload(routes); }
+    // The L1 tracking connection starts over when the routes' L1 prefixes changed.
+    std::size_t reload_routes(const std::vector<route_config>& routes);
 
 private:
     struct acceptor_impl;
@@ -45,6 +46,7 @@ private:
     std::unique_ptr<acceptor_impl> acceptor_;
     std::unique_ptr<class admin_server> admin_;
     std::atomic<class admin_server*> admin_ptr_{nullptr};  // for drain() on the signal thread
+    std::shared_ptr<class l1_tracking> l1_tracking_;  // on worker 0 (herd/l1_tracking.h)
 };
 
 }  // namespace herdguard

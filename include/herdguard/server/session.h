@@ -87,6 +87,8 @@ private:
     void execute(const resp::request& req, const command_plan& p, const routed_keys& routed);
     void forward(const resp::request& req, backend& to, const command_plan& p);
     void relay(const resp::request& req);
+    reply_handler* l1_read_your_writes(const std::vector<std::string_view>& argv, const command_plan& p,
+                                       reply_handler& slot);
     static passthrough passthrough_of(const resp::request& req, bool no_timeout);
 
     void handle_reset();
@@ -148,6 +150,11 @@ private:
 
     std::shared_ptr<client_link> private_;
     bool protocol_pending_ = false;  // a HELLO's reply is awaited: the next command waits for it
+    // Routed keys with L1 written inside MULTI: dropped from L1 when EXEC answers. Past
+    // max_l1_tx_keys, EXEC empties L1 instead (the bound on this list).
+    static constexpr std::size_t max_l1_tx_keys = 10000;
+    std::vector<std::string> l1_tx_keys_;
+    bool l1_tx_flush_ = false;
     client_state state_;  // name, reply mode, auth, transaction, db, relay (client_state.h)
     bool closing_ = false;
     bool closed_ = false;

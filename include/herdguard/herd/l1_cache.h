@@ -1,0 +1,88 @@
+// L1: one route's values held in process memory, in front of the Redis read, shared by every
+// worker. Coherence comes from outside (herd/l1_tracking.h: CLIENT TRACKING invalidations, and
+// writes through herdguard); this class makes the one race inside safe and keeps the bounds.
+//
+// The fill/invalidate race. A read that misses L1 reserves the key's slot with a fresh token
+// *before* it reads Redis, and may store the reply only while its token still holds the slot. An
+// invalidation (or a flush) that arrives between the reservation and the reply removes the slot,
+// so that reply, which may predate the write, is never stored. Tokens are unique per cache (a
+// 64-bit counter), never reused, and there is no shared "pending" value, so there is no ABA: a
+// newer reservation of the same key replaces the older one, whose fill then fails.
+//
+// Bounds. `max_bytes` is never exceeded: each entry is charged its key's and value's allocated
+// bytes plus `entry_overhead` (list node, index node, shared_ptr control block), reservations
+// included; the least recently used go first. An entry lives until its `expires`, which the
+// caller sets no later than the value's fresh life in Redis and `max_age` after the fill.
+//
+// Thread safety: 16 shards by key hash, one mutex each; a hit copies a shared_ptr under the
+// lock and the caller writes the bytes outside it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace herdguard {
+
+class l1_cache {
+public:
+    using clock = std::chrono::steady_clock;  // the herd clock's time points (herd_clock.h)
+    static constexpr std::size_t shard_count = 16;
+    static constexpr std::size_t entry_overhead = 160;
+
+    explicit l1_cache(std::size_t max_bytes);
+
+    // The reply bytes held for `key`, or nullptr (absent, reserved only, or expired at `now`).
+    std::shared_ptr<const std::string> find(std::string_view key, clock::time_point now);
+    bool holds(std::string_view key, clock::time_point now);
+
+    // Reserves `key`'s slot for a fill; returns the token (never 0), or 0 when even an empty slot
+    // does not fit (a key longer than a shard's share of max_bytes).
+    std::uint64_t reserve(std::string_view key);
+    enum class fill_result { stored, voided, too_big };
+    // Stores `reply` for `key` until `expires`, only while `token` still holds the slot.
+    fill_result fill(std::string_view key, std::uint64_t token, std::string_view reply, clock::time_point expires);
+
+    // Drops the key's entry or reservation; true if there was one.
+    bool invalidate(std::string_view key);
+    void clear();
+
+    std::size_t bytes() const;
+    std::size_t entries() const;  // values held (not reservations)
+    std::uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
+    std::size_t max_bytes() const { return shard_budget_ * shard_count; }
+
+private:
+    struct entry {
+        std::string key;
+        std::uint64_t token = 0;
+        std::shared_ptr<const std::string> value;  // nullptr while reserved
+        clock::time_point expires{};
+        std::size_t charge = 0;
+    };
+    struct shard {
+        mutable std::mutex mutex;
+        std::list<entry> lru;  // front: most recently used
+        std::unordered_map<std::string_view, std::list<entry>::iterator> index;  // views into lru keys
+        std::size_t bytes = 0;
+        std::size_t values = 0;
+    };
+    shard& shard_of(std::string_view key);
+    void erase(shard& s, std::list<entry>::iterator it);
+    bool make_room(shard& s, std::size_t charge);
+
+    std::size_t shard_budget_;
+    std::array<shard, shard_count> shards_;
+    std::atomic<std::uint64_t> next_token_{1};
+    std::atomic<std::uint64_t> evictions_{0};
+};
+
+}  // namespace herdguard

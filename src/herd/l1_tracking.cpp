@@ -1,0 +1,184 @@
+#include "herdguard/herd/l1_tracking.h"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "herdguard/resp/reply_value.h"
+#include "herdguard/util/random.h"
+
+namespace herdguard {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::chrono::milliseconds backoff_initial{50};
+constexpr std::chrono::milliseconds backoff_max{1000};
+
+// A reply handler that calls `fn` once with the reply (or the failure) and deletes itself.
+struct callback_reply final : reply_handler {
+    explicit callback_reply(std::function<void(std::string_view, bool)> f) : fn(std::move(f)) {}
+    std::function<void(std::string_view, bool)> fn;
+    void on_reply(std::string_view raw) override { done(raw, false); }
+    void on_failure(std::string_view raw) override { done(raw, true); }
+    void done(std::string_view raw, bool failed) {
+        auto f = std::move(fn);
+        delete this;
+        f(raw, failed);
+    }
+};
+
+}  // namespace
+
+l1_tracking::l1_tracking(asio::any_io_executor ex, herd_engine& herd, link_factory open_link)
+    : ex_(ex), herd_(herd), open_link_(std::move(open_link)), timer_(ex), deadline_(ex) {}
+
+std::vector<std::string> l1_tracking::tracking_command(const std::vector<std::string>& prefixes) {
+    std::vector<std::string> argv{"CLIENT", "TRACKING", "ON", "BCAST"};
+    // An empty prefix (a route whose pattern starts with a wildcard) means every key: no PREFIX.
+    if (std::find(prefixes.begin(), prefixes.end(), "") != prefixes.end()) return argv;
+    for (const auto& p : prefixes) {
+        argv.emplace_back("PREFIX");
+        argv.push_back(p);
+    }
+    return argv;
+}
+
+void l1_tracking::start() {
+    asio::post(ex_, [self = shared_from_this()] { self->connect(); });
+}
+
+void l1_tracking::stop() {
+    asio::post(ex_, [self = shared_from_this()] {
+        self->stopped_ = true;
+        ++self->gen_;
+        self->timer_.cancel();
+        self->deadline_.cancel();
+        if (self->link_) self->link_->stop();
+        self->link_.reset();
+        self->herd_.l1_set_active(false);
+    });
+}
+
+void l1_tracking::routes_changed() {
+    asio::post(ex_, [self = shared_from_this()] {
+        if (self->stopped_) return;
+        const bool configured = self->herd_.l1_configured();
+        if (configured && self->link_ && self->herd_.l1_prefixes() == self->prefixes_) return;
+        if (!configured && !self->link_) return;
+        self->lost(self->gen_, "the routes with l1 changed");
+    });
+}
+
+void l1_tracking::connect() {
+    if (stopped_) return;
+    const std::uint64_t gen = ++gen_;
+    if (!herd_.l1_configured()) {  // nothing to keep coherent (until a reload adds L1)
+        herd_.l1_set_active(false);
+        return;
+    }
+    prefixes_ = herd_.l1_prefixes();
+    link_ = open_link_();
+    std::weak_ptr<l1_tracking> weak = weak_from_this();
+    link_->set_push_sink([weak](std::string_view raw) {
+        if (auto self = weak.lock()) self->on_push(raw);
+    });
+    link_->set_on_closed([weak, gen](std::string_view reason) {
+        if (auto self = weak.lock()) self->lost(gen, reason);
+    });
+    link_->start();
+    const std::string_view setname[] = {"CLIENT", "SETNAME", client_name};
+    link_->request("", setname, &discard_reply());
+    const auto command = tracking_command(prefixes_);
+    std::vector<std::string_view> argv(command.begin(), command.end());
+    link_->request("", argv, new callback_reply([weak, gen](std::string_view raw, bool failed) {
+                       auto self = weak.lock();
+                       if (!self) return;
+                       const auto reply = resp::decode_reply(raw);
+                       if (failed || reply.is_error()) self->lost(gen, "CLIENT TRACKING refused: " + reply.str);
+                       else self->established(gen);
+                   }));
+}
+
+void l1_tracking::established(std::uint64_t gen) {
+    if (gen != gen_ || stopped_) return;
+    up_ = true;
+    backoff_ = backoff_initial;
+    herd_.l1_set_active(true);
+    spdlog::info("L1 on: CLIENT TRACKING (BCAST) is up for {} prefix{}", prefixes_.size(),
+                 prefixes_.size() == 1 ? "" : "es");
+    schedule_ping(gen);
+}
+
+// Every ping_every, a PING that must come back within ping_deadline. The replies come in order
+// after any invalidation Redis queued before them, so a PONG also says those have arrived.
+void l1_tracking::schedule_ping(std::uint64_t gen) {
+    timer_.expires_after(ping_every);
+    timer_.async_wait([weak = weak_from_this(), gen](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self || gen != self->gen_ || self->stopped_) return;
+        auto answered = std::make_shared<bool>(false);
+        self->deadline_.expires_after(ping_deadline);
+        self->deadline_.async_wait([weak, gen, answered](const boost::system::error_code& e) {
+            auto s = weak.lock();
+            if (e || !s || *answered) return;
+            s->lost(gen, "PING not answered within " + std::to_string(ping_deadline.count()) + " ms");
+        });
+        self->link_->request("", {"PING"}, new callback_reply([weak, gen, answered](std::string_view raw, bool failed) {
+                                 auto s = weak.lock();
+                                 if (!s || gen != s->gen_) return;
+                                 *answered = true;
+                                 s->deadline_.cancel();
+                                 if (failed || resp::decode_reply(raw).is_error()) {
+                                     s->lost(gen, "PING failed: " + std::string(raw.substr(0, 80)));
+                                     return;
+                                 }
+                                 s->schedule_ping(gen);
+                             }));
+    });
+}
+
+void l1_tracking::lost(std::uint64_t gen, std::string_view reason) {
+    if (gen != gen_ || stopped_) return;
+    ++gen_;  // every callback of this link is stale from here on
+    const bool was_up = up_;
+    up_ = false;
+    herd_.l1_set_active(false);  // off and empty before anything else can read it
+    if (was_up) herd_.l1_stats().tracking_lost.fetch_add(1, std::memory_order_relaxed);
+    if (std::uint64_t suppressed = 0; log_.allow(suppressed))
+        spdlog::warn("L1 off: tracking connection {}: {} ({} similar lines suppressed)", was_up ? "lost" : "failed",
+                     reason, suppressed);
+    timer_.cancel();
+    deadline_.cancel();
+    if (link_) {
+        link_->set_on_closed(nullptr);
+        link_->set_push_sink(nullptr);
+        link_->stop();
+        link_.reset();
+    }
+    // +-25% jitter: many sidecars do not reconnect to a restarted Redis in lock-step.
+    const auto wait = std::chrono::milliseconds(
+        static_cast<long>(static_cast<double>(backoff_.count()) * (0.75 + 0.5 * thread_uniform01())));
+    backoff_ = std::min(backoff_ * 2, backoff_max);
+    timer_.expires_after(wait);
+    timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        if (auto self = weak.lock(); self && !ec) self->connect();
+    });
+}
+
+// `>2 invalidate [keys]`, or `>2 invalidate <null>` after FLUSHALL / FLUSHDB.
+void l1_tracking::on_push(std::string_view raw) {
+    const auto push = resp::decode_reply(raw);
+    if (push.elements.size() != 2 || push.elements[0].str != "invalidate") return;
+    herd_.l1_stats().invalidation_messages.fetch_add(1, std::memory_order_relaxed);
+    const auto& keys = push.elements[1];
+    if (keys.type == resp::reply_type::null) {
+        herd_.l1_flush();
+        return;
+    }
+    for (const auto& k : keys.elements) herd_.l1_invalidate(k.str);
+}
+
+}  // namespace herdguard
