@@ -7,6 +7,7 @@
 # Env:   ROUNDS=N (default 3)  SECONDS_PER_RUN=S (default 12)  TTL_MS=T (default 2000)
 #        READERS=C (default 1000)  BETA=B (default 1.0)  LATENCY_MS=L (upstream, default 20)
 #        HERDGUARD=PATH (default build/release/herdguard of this checkout)
+#        L1=1: the route has `l1: {max_bytes: 16mb, admit: all}` too (both variants)
 # Each run: a fresh herdguard (--threads 2) with one route (ttl TTL_MS, no jitter, stale_for
 # 30s), its key loaded once, then `redis-benchmark -c READERS GET <key>` for SECONDS_PER_RUN;
 # the counts come from INFO herdguard (loads_ok, stale_hits, misses) and are taken after the
@@ -42,6 +43,8 @@ info_field() {  # port field -> value from INFO herdguard
 run() {  # variant round -> "loads stale misses expiries" after the first load
     local variant=$1 round=$2 port pid early=""
     [ "$variant" = on ] && early="    early_refresh: {beta: $BETA}"
+    local l1=""
+    [ "${L1:-0}" = 1 ] && l1="    l1: {max_bytes: 16mb, admit: all}"
     cat >"$work/hg.yaml" <<YAML
 routes:
   - name: products
@@ -51,6 +54,7 @@ routes:
     ttl_jitter: 0
     stale_for: 30s
 $early
+$l1
 YAML
     port=$(free_port)
     "$HERDGUARD" --config "$work/hg.yaml" --listen "127.0.0.1:$port" --redis "127.0.0.1:$redis_port" \
@@ -58,6 +62,10 @@ YAML
     pid=$!
     pids+=("$pid")
     wait_ping "$port" "$pid" || die "herdguard did not start: $(tail -3 "$work/hg.log")"
+    if [ "${L1:-0}" = 1 ]; then  # L1 serves once CLIENT TRACKING is up
+        local _
+        for _ in $(seq 1 50); do [ "$(info_field "$port" l1_active)" = 1 ] && break; sleep 0.1; done
+    fi
     local key="product:expiry-$variant-$round"
     [ -n "$(redis-cli -p "$port" GET "$key")" ] || die "the first GET of $key returned nothing"
     local loads0 stale0 miss0
@@ -89,6 +97,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
+[ "${L1:-0}" = 1 ] && echo "With L1 (admit: all) on the route."
 echo "| early_refresh | upstream loads per expiry (median) | stale or missed reads per expiry (median) | rounds (loads; stale+missed) |"
 echo "|:--|--:|--:|:--|"
 for variant in off on; do

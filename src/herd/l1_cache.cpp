@@ -55,7 +55,7 @@ std::uint64_t l1_cache::reserve(std::string_view key) {
     entry e;
     e.key.assign(key);
     e.token = token;
-    e.charge = e.key.capacity() + entry_overhead;
+    e.charge = heap_bytes(e.key.capacity()) + entry_overhead;
     if (!make_room(s, e.charge)) return 0;
     s.bytes += e.charge;
     s.lru.push_front(std::move(e));
@@ -67,7 +67,7 @@ l1_cache::fill_result l1_cache::fill(std::string_view key, std::uint64_t token, 
                                      clock::time_point expires) {
     // Built outside the lock: the copy of a large value does not hold up the shard.
     auto value = std::make_shared<const std::string>(reply);
-    const std::size_t value_charge = value->capacity();
+    const std::size_t value_charge = heap_bytes(value->capacity());
     auto& s = shard_of(key);
     std::lock_guard lock(s.mutex);
     auto it = s.index.find(key);

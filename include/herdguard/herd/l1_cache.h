@@ -9,9 +9,11 @@
 // 64-bit counter), never reused, and there is no shared "pending" value, so there is no ABA: a
 // newer reservation of the same key replaces the older one, whose fill then fails.
 //
-// Bounds. `max_bytes` is never exceeded: each entry is charged its key's and value's allocated
-// bytes plus `entry_overhead` (list node, index node, shared_ptr control block), reservations
-// included; the least recently used go first. An entry lives until its `expires`, which the
+// Bounds. `max_bytes` is never exceeded: each entry is charged what it costs the heap, its key's
+// and value's buffers as malloc rounds them (heap_bytes) plus `entry_overhead` for the LRU list
+// node, the index node and its bucket, and the shared value's control block, reservations
+// included; the least recently used go first. (Charging only the bytes of key and value, plus a
+// guess, let the process grow 1.36 times max_bytes in bench/l1.sh's scan: docs/BENCHMARKS.md.) An entry lives until its `expires`, which the
 // caller sets no later than the value's fresh life in Redis and `max_age` after the fill.
 //
 // Thread safety: 16 shards by key hash, one mutex each; a hit copies a shared_ptr under the
@@ -36,7 +38,16 @@ class l1_cache {
 public:
     using clock = std::chrono::steady_clock;  // the herd clock's time points (herd_clock.h)
     static constexpr std::size_t shard_count = 16;
-    static constexpr std::size_t entry_overhead = 160;
+    // glibc x86-64: list node 112, make_shared block with the string object 64, index node 48,
+    // bucket slot 16 (at most one bucket per element, load factor 1).
+    static constexpr std::size_t entry_overhead = 240;
+    // What a string's own buffer costs malloc: nothing when it fits the string (SSO), else its
+    // capacity + NUL + malloc's 8-byte header, rounded up to 16, at least 32.
+    static constexpr std::size_t heap_bytes(std::size_t capacity) {
+        if (capacity <= 15) return 0;
+        const std::size_t chunk = (capacity + 1 + 8 + 15) / 16 * 16;
+        return chunk < 32 ? 32 : chunk;
+    }
 
     explicit l1_cache(std::size_t max_bytes);
 
