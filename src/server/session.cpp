@@ -1,4 +1,5 @@
 #include "herdguard/server/session.h"
+#include "herdguard/server/l1_writes.h"
 
 #include <array>
 #include <cstring>
@@ -463,45 +464,18 @@ private:
     reply_handler& inner_;
 };
 
-bool empties_l1(std::string_view command) {
-    return iequals(command, "flushall") || iequals(command, "flushdb") || iequals(command, "swapdb");
-}
-
 }  // namespace
 
-// L1's read-your-writes (herd/l1_cache.h): the written keys of routes with L1 leave it when the
-// write's reply arrives. Inside MULTI the writes run at EXEC, so their keys wait for EXEC's reply.
+// L1's read-your-writes (server/l1_writes.h): the effect is applied when the reply arrives.
 reply_handler* session::l1_read_your_writes(const std::vector<std::string_view>& argv, const command_plan& p,
                                             reply_handler& slot) {
     auto& herd = worker_.server.herd;
-    if (p.transaction == transaction_effect::begins) {
-        l1_tx_keys_.clear();
-        l1_tx_flush_ = false;
-    }
-    std::vector<std::string> keys;
-    bool flush = empties_l1(argv[0]);
-    for_each_written_key(argv, [&](std::string_view key) {
-        if (auto* r = herd.find_route(key); r != nullptr && r->l1) keys.emplace_back(key);
+    auto effect = l1_writes_.on_command(argv, p.transaction, state_.in_multi, [&](std::string_view key) {
+        auto* r = herd.find_route(key);
+        return r != nullptr && r->l1 != nullptr;
     });
-    if (state_.in_multi && p.transaction == transaction_effect::none) {
-        for (auto& k : keys) l1_tx_keys_.push_back(std::move(k));
-        l1_tx_flush_ = l1_tx_flush_ || flush;
-        if (l1_tx_keys_.size() > max_l1_tx_keys) {  // bounded: EXEC then empties L1 instead
-            l1_tx_keys_.clear();
-            l1_tx_flush_ = true;
-        }
-        return &slot;
-    }
-    if (p.transaction == transaction_effect::ends) {
-        if (iequals(argv[0], "exec")) {
-            keys = std::move(l1_tx_keys_);
-            flush = l1_tx_flush_;
-        }
-        l1_tx_keys_.clear();
-        l1_tx_flush_ = false;
-    }
-    if (keys.empty() && !flush) return &slot;
-    return new l1_after_write(herd, std::move(keys), flush, slot);
+    if (effect.empty()) return &slot;
+    return new l1_after_write(herd, std::move(effect.keys), effect.flush, slot);
 }
 
 void session::relay(const resp::request& req) {

@@ -36,6 +36,7 @@
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/server/client_auth.h"
 #include "herdguard/server/client_state.h"
+#include "herdguard/server/l1_writes.h"
 #include "herdguard/server/command_plan.h"
 #include "herdguard/server/reply_queue.h"
 #include "herdguard/server/worker.h"
@@ -150,11 +151,7 @@ private:
 
     std::shared_ptr<client_link> private_;
     bool protocol_pending_ = false;  // a HELLO's reply is awaited: the next command waits for it
-    // Routed keys with L1 written inside MULTI: dropped from L1 when EXEC answers. Past
-    // max_l1_tx_keys, EXEC empties L1 instead (the bound on this list).
-    static constexpr std::size_t max_l1_tx_keys = 10000;
-    std::vector<std::string> l1_tx_keys_;
-    bool l1_tx_flush_ = false;
+    l1_write_planner l1_writes_;  // what each write drops from L1 at its reply (l1_writes.h)
     client_state state_;  // name, reply mode, auth, transaction, db, relay (client_state.h)
     bool closing_ = false;
     bool closed_ = false;
