@@ -92,6 +92,13 @@ l1_cache::fill_result l1_cache::fill(std::string_view key, std::uint64_t token, 
     return fill_result::stored;
 }
 
+void l1_cache::cancel(std::string_view key, std::uint64_t token) {
+    auto& s = shard_of(key);
+    std::lock_guard lock(s.mutex);
+    auto it = s.index.find(key);
+    if (it != s.index.end() && it->second->token == token && !it->second->value) erase(s, it->second);
+}
+
 bool l1_cache::invalidate(std::string_view key) {
     auto& s = shard_of(key);
     std::lock_guard lock(s.mutex);

@@ -68,6 +68,7 @@ void l1_tracking::routes_changed() {
         const bool configured = self->herd_.l1_configured();
         if (configured && self->link_ && self->herd_.l1_prefixes() == self->prefixes_) return;
         if (!configured && !self->link_) return;
+        self->up_ = false;  // a new start, not a loss: tracking_lost does not count it
         self->lost(self->gen_, "the routes with l1 changed");
     });
 }

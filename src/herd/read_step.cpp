@@ -86,6 +86,7 @@ private:
             return;
         }
         decide(raw, pttl_);
+        if (l1_token_ != 0 && !l1_filled_) r_.l1->cancel(key_, l1_token_);  // a miss, stale, an error
         delete this;
     }
 
@@ -160,7 +161,8 @@ private:
     // stops before the early-refresh window, so those reads still reach Redis and can refresh).
     void fill_l1(std::string_view value, clock::time_point fresh_until) {
         const auto expires = std::min(fresh_until, start_ + r_.cfg.l1_max_age);
-        if (expires <= clock::now()) return;
+        if (expires <= clock::now()) return;  // cancelled by step()
+        l1_filled_ = true;
         switch (r_.l1->fill(key_, l1_token_, value, expires)) {
             case l1_cache::fill_result::stored: bump(r_.counters.l1_fills); break;
             case l1_cache::fill_result::voided: bump(r_.counters.l1_fills_voided); break;
@@ -188,6 +190,7 @@ private:
     clock::time_point start_;
     bool with_pttl_;
     std::uint64_t l1_token_;  // this read's L1 reservation, 0 for none
+    bool l1_filled_ = false;  // the reservation was used (stored, or found voided)
     bool have_pttl_ = false;
     std::int64_t pttl_ = -2;
 };
@@ -219,8 +222,8 @@ void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, b
                       reply_handler& slot) {
     bump(route.counters.requests);
     const auto start = clock::now();
-    std::uint64_t l1_token = 0;
-    if (route.l1 && l1_active()) {
+    const bool l1_on = route.l1 && l1_active();
+    if (l1_on) {
         if (auto held = route.l1->find(key, start)) {
             bump(route.counters.hits);
             bump(route.counters.l1_hits);
@@ -228,13 +231,15 @@ void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, b
             slot.on_reply(*held);
             return;
         }
-        if (!route.cfg.l1_admit_hot || hot_rate(key) >= route.cfg.l1_hot_reads_per_second)
-            l1_token = route.l1->reserve(key);
     }
     // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
     if (route.cfg.protect && route.foreground_flights.load(std::memory_order_relaxed) > 0 &&
         wait_for_load(route, key, hc, slot, nullptr, start, /*join_only=*/true))
         return;
+    // The L1 reservation comes before the read is sent (l1_cache.h: the fill/invalidate race).
+    std::uint64_t l1_token = 0;
+    if (l1_on && (!route.cfg.l1_admit_hot || hot_rate(key) >= route.cfg.l1_hot_reads_per_second))
+        l1_token = route.l1->reserve(key);
     // A read that fills L1 needs the value's remaining life: PTTL, whatever the memo says.
     const bool known_fresh = l1_token == 0 && hc.memo.fresh(&route, key, start);
     auto* op = new read_op(route, std::move(key), hc, slot, start, !known_fresh, l1_token);

@@ -112,6 +112,7 @@ void herd_engine::l1_invalidate(std::string_view key) {
 }
 
 void herd_engine::l1_flush() {
+    if (!l1_configured()) return;  // no route has L1: nothing to empty, nothing to count
     l1_totals_.flushes.fetch_add(1, std::memory_order_relaxed);
     for (auto* r : routes())
         if (r->l1) r->l1->clear();

@@ -206,6 +206,7 @@ TEST_CASE("INFO and /metrics agree", "[integration][ops]") {
             // The gauges by their names, the counters with _total.
             sample = field == "connected_clients"           ? "herdguard_connected_clients"
                      : field == "redis_private_connections" ? "herdguard_redis_private_connections"
+                     : field == "l1_active"                 ? "herdguard_l1_active"
                                                             : "herdguard_" + field + "_total";
             // INFO's own command: `commands` counts it before the section is taken (so does
             // bytes_in), `commands_local` just after.

@@ -130,3 +130,16 @@ TEST_CASE("herd L1: admit hot fills only keys read at the threshold rate", "[her
     CHECK(f.engine.l1_holds("k:1"));
     CHECK_FALSE(f.engine.l1_holds("k:2"));
 }
+
+TEST_CASE("herd L1: a read that finds no fresh value gives its reservation back", "[herd_engine][l1]") {
+    fake_time time;
+    engine_fixture f(l1_route());
+    f.engine.l1_set_active(true);
+    recorded failed;
+    f.get("k:1", failed);
+    CHECK(f.route().l1->bytes() > 0);  // reserved while the read is out
+    f.redis.answer(":-2\r\n");
+    f.redis.answer("-ERR redis said no\r\n");
+    CHECK(failed.replies == std::vector<std::string>{"-ERR redis said no\r\n"});
+    CHECK(f.route().l1->bytes() == 0);
+}

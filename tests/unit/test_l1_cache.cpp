@@ -128,3 +128,17 @@ TEST_CASE("L1: tracking prefixes come from the routes with l1, without overlaps"
     CHECK(some.reload({route("a", "product:*", false)}) == 0);
     CHECK_FALSE(some.l1_configured());
 }
+
+TEST_CASE("L1: a reservation that will not be filled is given back; others are left alone", "[l1]") {
+    l1_cache c(1 << 20);
+    const auto t = c.reserve("k");
+    CHECK(c.bytes() > 0);
+    c.cancel("k", t);
+    CHECK(c.bytes() == 0);
+    const auto old = c.reserve("k");
+    const auto newer = c.reserve("k");
+    c.cancel("k", old);  // a newer reservation holds the slot: untouched
+    CHECK(c.fill("k", newer, bulk("v"), t0 + 1s) == l1_cache::fill_result::stored);
+    c.cancel("k", newer);  // filled: an entry, not a reservation
+    CHECK(c.find("k", t0) != nullptr);
+}

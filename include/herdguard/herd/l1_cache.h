@@ -62,6 +62,9 @@ public:
     // Stores `reply` for `key` until `expires`, only while `token` still holds the slot.
     fill_result fill(std::string_view key, std::uint64_t token, std::string_view reply, clock::time_point expires);
 
+    // Gives up a reservation that will not be filled (the read found no fresh value); an entry
+    // or a newer reservation of the key is left alone.
+    void cancel(std::string_view key, std::uint64_t token);
     // Drops the key's entry or reservation; true if there was one.
     bool invalidate(std::string_view key);
     void clear();
