@@ -47,7 +47,10 @@ std::vector<std::string> l1_tracking::tracking_command(const std::vector<std::st
 }
 
 void l1_tracking::start() {
-    asio::post(ex_, [self = shared_from_this()] { self->connect(); });
+    asio::post(ex_, [self = shared_from_this()] {
+        self->started_ = true;
+        self->connect();
+    });
 }
 
 void l1_tracking::stop() {
@@ -64,7 +67,7 @@ void l1_tracking::stop() {
 
 void l1_tracking::routes_changed() {
     asio::post(ex_, [self = shared_from_this()] {
-        if (self->stopped_) return;
+        if (self->stopped_ || !self->started_) return;  // start() reads the routes itself
         const bool configured = self->herd_.l1_configured();
         if (configured && self->link_ && self->herd_.l1_prefixes() == self->prefixes_) return;
         if (!configured && !self->link_) return;

@@ -123,6 +123,11 @@ server::server(const config& cfg) : cfg_(cfg), state_(cfg) {
         state_.workers.push_back(workers_.back().get());
     }
     acceptor_ = std::make_unique<acceptor_impl>(accept_ctx_);
+    // Made here, before any other thread can reach it (SIGHUP: reload_routes), and started by
+    // run(). Always made: it stays idle until a route has l1 (a SIGHUP may add one).
+    worker& first = *workers_.front();
+    l1_tracking_ = std::make_shared<l1_tracking>(first.ctx.get_executor(), state_.herd,
+                                                 [&first] { return first.open_client_link(3); });
 }
 
 server::~server() {
@@ -224,12 +229,7 @@ void server::run() {
             c->start();
         }
         asio::co_spawn(w->ctx, publish_hot_keys(*w), asio::detached);
-        if (w->index == 0) {
-            // Always made: it stays idle until a route has l1 (a SIGHUP may add one).
-            l1_tracking_ = std::make_shared<l1_tracking>(w->ctx.get_executor(), state_.herd,
-                                                         [&w = *w] { return w.open_client_link(3); });
-            l1_tracking_->start();
-        }
+        if (w->index == 0) l1_tracking_->start();
         threads_.emplace_back([&ctx = w->ctx] {
             auto guard = asio::make_work_guard(ctx);
             ctx.run();

@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <charconv>
+#include <csignal>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -323,4 +325,46 @@ TEST_CASE("L1: every kind of write through herdguard is read back at once", "[in
     CHECK(c.cmd({"GET", "hot:k"}).rfind("$after-", 0) == 0);  // in L1 again
     CHECK(c.cmd({"FLUSHALL"}) == "+OK");
     CHECK(c.cmd({"GET", "hot:k"}).rfind("$after-", 0) != 0);  // gone: loaded from the upstream
+}
+
+// SIGHUP may add L1 to a route, change its prefix, or take it away: the tracking connection
+// starts over with the new prefixes (or closes), and L1 follows.
+TEST_CASE("L1: SIGHUP turns L1 on, moves its tracking prefix, and off", "[integration][l1]") {
+    route_options plain;
+    plain.name = "hot";
+    plain.match = "hot:*";
+    herd_stack stack(plain);
+    plain.upstream = stack.route.upstream;
+    auto& proxy = stack.proxy();
+    INFO(stack.logs());
+    CHECK_FALSE(l1_active(proxy.port()));
+    client direct(stack.redis.port());
+    auto tracking_connected = [&] {
+        const std::string list = direct.cmd_reply({"CLIENT", "LIST"}).str;
+        return list.find("name=herdguard-l1-tracking") != std::string::npos;
+    };
+    CHECK_FALSE(tracking_connected());
+
+    auto reload = [&](const route_options& r) {
+        std::ofstream(proxy.config_path(), std::ios::trunc) << herdguard_config(stack.redis.port(), r);
+        proxy.signal(SIGHUP);
+    };
+    route_options with_l1 = plain;
+    with_l1.l1 = "{max_bytes: 1mb, admit: all}";
+    reload(with_l1);
+    CHECK(eventually([&] { return l1_active(proxy.port()); }, 5s));
+    CHECK(tracking_connected());
+
+    route_options moved = with_l1;
+    moved.match = "warm:*";
+    reload(moved);
+    client c(proxy.port());
+    CHECK(direct.cmd({"SET", "warm:1", "a"}) == "+OK");
+    CHECK(eventually([&] { return l1_active(proxy.port()) && c.cmd({"GET", "warm:1"}) == "$a"; }, 5s));
+    CHECK(c.cmd({"GET", "warm:1"}) == "$a");  // held in L1 now
+    CHECK(direct.cmd({"SET", "warm:1", "b"}) == "+OK");  // seen through the new prefix's pushes
+    CHECK(eventually([&] { return c.cmd({"GET", "warm:1"}) == "$b"; }, 2s, 1ms));
+
+    reload(plain);
+    CHECK(eventually([&] { return !l1_active(proxy.port()) && !tracking_connected(); }, 5s));
 }

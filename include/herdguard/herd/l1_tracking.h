@@ -70,6 +70,7 @@ private:
     std::uint64_t gen_ = 0;                 // one per link: callbacks of an older one are ignored
     std::chrono::milliseconds backoff_{50};
     bool up_ = false;
+    bool started_ = false;
     bool stopped_ = false;
     log_limiter log_{std::chrono::seconds(10)};
 };

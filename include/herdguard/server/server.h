@@ -46,7 +46,9 @@ private:
     std::unique_ptr<acceptor_impl> acceptor_;
     std::unique_ptr<class admin_server> admin_;
     std::atomic<class admin_server*> admin_ptr_{nullptr};  // for drain() on the signal thread
-    std::shared_ptr<class l1_tracking> l1_tracking_;  // on worker 0 (herd/l1_tracking.h)
+    // On worker 0 (herd/l1_tracking.h). Set by the constructor, never changed: read by the
+    // signal thread (reload_routes) and stop().
+    std::shared_ptr<class l1_tracking> l1_tracking_;
 };
 
 }  // namespace herdguard
