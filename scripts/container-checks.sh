@@ -1,10 +1,13 @@
 # The checks of scripts/container-test.sh (sourced by it, not run): the image, the pod and the
-# compose demo. Each prints PASS or FAIL through pass()/fail(); pm() is podman with runc.
-# shellcheck shell=bash
+# compose demo. Each prints PASS or FAIL through pass()/fail(); pm() is podman with runc. The
+# caller sets $root, $work and the cleanup trap, which reads $redis_pid, $pod_yaml, $compose_up.
+# shellcheck shell=bash disable=SC2154,SC2034
 log() { :; }
 die() { fail "$*"; exit 1; }
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+
+py=/usr/bin/python3  # Debian's, with python3-yaml (installed by container-test.sh if missing)
 
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$1"; }
 wait_http_200() {  # url seconds
@@ -108,5 +111,129 @@ EOF
     stop_pid "$redis_pid"; redis_pid=""
 }
 
-pod_checks() { :; }
-compose_checks() { :; }
+# --- the Kubernetes sidecar, as a pod ------------------------------------------------------------
+pod_checks() {
+    local admin pod=my-app-pod-0 hg=my-app-pod-0-herdguard app=my-app-pod-0-app
+    free_port_into admin
+    pod_yaml=$work/sidecar-podman.yaml
+    if ! ADMIN_HOST_PORT=$admin "$py" scripts/sidecar-for-podman.py docker/kubernetes/sidecar.yaml \
+        localhost/herdguard:local localhost/herdguard-tools:local >"$pod_yaml"; then
+        fail "pod: scripts/sidecar-for-podman.py could not convert docker/kubernetes/sidecar.yaml"
+        pod_yaml=""
+        return
+    fi
+    pm kube down "$pod_yaml" >/dev/null 2>&1  # a pod left by an interrupted run
+    pm volume rm -f my-app-herdguard >/dev/null 2>&1
+    if ! out=$(pm kube play "$pod_yaml" 2>&1); then
+        fail "pod: podman kube play: $(tail -3 <<<"$out")"
+        return
+    fi
+    pass "pod: podman kube play docker/kubernetes/sidecar.yaml (its podman variant: $(pm pod inspect --format '{{.NumContainers}}' "$pod" 2>/dev/null) containers)"
+    if wait_http_200 "http://127.0.0.1:$admin/readyz" 20; then
+        pass "pod: readiness probe (GET /readyz on the admin port, as kubelet asks it) 200"
+    else
+        fail "pod: /readyz never 200: $(pm logs "$hg" 2>&1 | tail -3)"
+    fi
+    check_eq "pod: liveness probe (GET /healthz on the admin port)" "$(http_code "http://127.0.0.1:$admin/healthz")" 200
+    if pm healthcheck run "$hg" >/dev/null 2>&1; then
+        pass "pod: podman runs the liveness probe in the container: healthy"
+    else
+        fail "pod: podman healthcheck run $hg: unhealthy"
+    fi
+    local _ seen=""
+    for _ in $(seq 1 100); do  # the app's loop prints one GET a second
+        pm logs "$app" 2>/dev/null | grep -q 'value:/products/1#' && { seen=1; break; }
+        sleep 0.1
+    done
+    [ -n "$seen" ] && pass "pod: the app reaches herdguard on 127.0.0.1:6380 (its loop reads product:1 through it)" ||
+        fail "pod: the app's loop never read product:1: $(pm logs "$app" 2>&1 | tail -3)"
+    check_eq "pod: redis-cli in the app container, through herdguard" \
+        "$(pm exec "$app" redis-cli -h 127.0.0.1 -p 6380 GET product:2 2>&1)" "value:/products/2#1"
+
+    # A ConfigMap change, then SIGHUP: the mounted file changes (podman keeps the ConfigMap as a
+    # volume), and herdguard reloads its routes without a restart.
+    local dir
+    dir=$(pm volume inspect --format '{{.Mountpoint}}' my-app-herdguard 2>/dev/null)
+    if [ -z "$dir" ] || [ ! -f "$dir/herdguard.yaml" ]; then
+        fail "pod: the ConfigMap's volume (my-app-herdguard) has no herdguard.yaml"
+    else
+        "$py" - "$dir/herdguard.yaml" <<'PY'
+import sys, yaml
+path = sys.argv[1]
+conf = yaml.safe_load(open(path))
+route = dict(conf["routes"][0], name="items", match="item:*", upstream="http://127.0.0.1:8080/items/{1}")
+conf["routes"].append(route)
+open(path, "w").write(yaml.safe_dump(conf, sort_keys=False))
+PY
+        pm kill --signal HUP "$hg" >/dev/null
+        local reloaded=""
+        for _ in $(seq 1 50); do
+            pm logs "$hg" 2>&1 | grep -q 'routes reloaded: 2 in effect' && { reloaded=1; break; }
+            sleep 0.1
+        done
+        [ -n "$reloaded" ] && pass "pod: ConfigMap change + SIGHUP: herdguard reloaded its routes (2 in effect)" ||
+            fail "pod: no reload after SIGHUP: $(pm logs "$hg" 2>&1 | tail -2)"
+        check_eq "pod: the new route serves" "$(pm exec "$app" redis-cli -h 127.0.0.1 -p 6380 GET item:7 2>&1)" \
+            "value:/items/7#1"
+    fi
+
+    # Shutdown. podman 4.3's kube down kills the pod's containers at once (exit 137: seen here),
+    # so the pod is first stopped as kubelet stops it: SIGTERM to every container, then up to
+    # terminationGracePeriodSeconds (30). herdguard must drain and exit 0.
+    local t0 t1
+    t0=$(date +%s%N)
+    pm pod stop -t 30 "$pod" >/dev/null 2>&1
+    t1=$(date +%s%N)
+    check_eq "pod: herdguard exits 0 on SIGTERM" "$(pm inspect --format '{{.State.ExitCode}}' "$hg" 2>&1)" 0
+    pm logs "$hg" 2>&1 | grep -q '"drained' && pass "pod: herdguard drained ($(((t1 - t0) / 1000000)) ms for the pod)" ||
+        fail "pod: herdguard did not log a drain: $(pm logs "$hg" 2>&1 | tail -2)"
+    if pm kube down "$pod_yaml" >/dev/null 2>&1; then
+        pass "pod: podman kube down"
+        pod_yaml=""
+    else
+        fail "pod: podman kube down failed"
+    fi
+    pm volume rm -f my-app-herdguard >/dev/null 2>&1
+}
+# --- the compose demo ------------------------------------------------------------------------------
+# docker/compose.yaml's redis, upstream and herdguard-a/-b with podman-compose (Debian's 1.0.3).
+# Prometheus and Grafana come from a registry: they stay behind their `monitoring` profile, left
+# out by naming the four services.
+compose_checks() {
+    if ! command -v podman-compose >/dev/null; then
+        fail "compose: podman-compose is not installed (apt-get install podman-compose)"
+        return
+    fi
+    local a aa b ba up
+    free_port_into a; free_port_into aa; free_port_into b; free_port_into ba; free_port_into up
+    compose_project=hgtest$$
+    compose() {
+        (cd docker && HERDGUARD_REDIS_IMAGE=localhost/herdguard-tools:local HERDGUARD_A_PORT=$a \
+            HERDGUARD_A_ADMIN_PORT=$aa HERDGUARD_B_PORT=$b HERDGUARD_B_ADMIN_PORT=$ba HERDGUARD_UPSTREAM_PORT=$up \
+            timeout 180 podman-compose -p "$compose_project" --podman-args="--runtime runc" -f compose.yaml "$@")
+    }
+    compose_up=1
+    if compose up -d --no-build redis upstream herdguard-a herdguard-b >"$work/compose-up.log" 2>&1; then
+        pass "compose: podman-compose up redis upstream herdguard-a herdguard-b"
+    else
+        fail "compose: podman-compose up: $(tail -3 "$work/compose-up.log")"
+        return
+    fi
+    if wait_http_200 "http://127.0.0.1:$aa/readyz" 20 && wait_http_200 "http://127.0.0.1:$ba/readyz" 20; then
+        pass "compose: herdguard-a and herdguard-b ready (Redis reached by its service name)"
+    else
+        fail "compose: not ready: $(pm logs "${compose_project}_herdguard-a_1" 2>&1 | tail -3)"
+    fi
+    check_eq "compose: GET product:42 through herdguard-a" "$(redis-cli -p "$a" GET product:42)" "value:/products/42#1"
+    check_eq "compose: GET product:42 through herdguard-b (the value from the shared Redis)" \
+        "$(redis-cli -p "$b" GET product:42)" "value:/products/42#1"
+    check_eq "compose: one upstream load for both instances" \
+        "$(curl -s --max-time 3 "http://127.0.0.1:$up/_stats" | awk '$1 == "total" {print $2}')" 1
+    compose stop >"$work/compose-stop.log" 2>&1
+    check_eq "compose: herdguard-a exits 0 on stop" \
+        "$(pm inspect --format '{{.State.ExitCode}}' "${compose_project}_herdguard-a_1" 2>&1)" 0
+    check_eq "compose: herdguard-b exits 0 on stop" \
+        "$(pm inspect --format '{{.State.ExitCode}}' "${compose_project}_herdguard-b_1" 2>&1)" 0
+    compose down >"$work/compose-down.log" 2>&1 && compose_up=""
+    pm network rm -f "${compose_project}_default" >/dev/null 2>&1
+}

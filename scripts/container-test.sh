@@ -19,7 +19,7 @@
 # `default_ulimits = []`: on these VMs crun and podman's default ulimits fail
 # (`setrlimit RLIMIT_NOFILE: Operation not permitted`).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 stage_start=$(date +%s)
 failures=0
@@ -48,7 +48,10 @@ cleanup() {
   local c
   for c in "${containers[@]}"; do podman --runtime runc rm -f -t 0 "$c" >/dev/null 2>&1; done
   [ -n "${pod_yaml:-}" ] && podman --runtime runc kube down "$pod_yaml" >/dev/null 2>&1
-  [ -n "${compose_up:-}" ] && (cd docker && podman-compose -p "$compose_project" -f compose.yaml down -t 0 >/dev/null 2>&1)
+  if [ -n "${compose_up:-}" ]; then
+    (cd docker && timeout 60 podman-compose -p "$compose_project" --podman-args="--runtime runc" -f compose.yaml down >/dev/null 2>&1)
+    podman --runtime runc network rm -f "${compose_project}_default" >/dev/null 2>&1
+  fi
   [ -n "${upstream_pid:-}" ] && kill "$upstream_pid" 2>/dev/null
   [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null
   rm -rf "$work"
@@ -104,6 +107,10 @@ fi
 size=$(pm image inspect --format '{{.Size}}' localhost/herdguard:local)
 note "image herdguard:local: $(awk -v s="$size" 'BEGIN {printf "%.1f MB", s / 1e6}') (on the debootstrap minbase here; docs/DEPLOY.md has the real slim base's figure)"
 
+if ! /usr/bin/python3 -c 'import yaml' 2>/dev/null; then  # the pod check edits YAML
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null; }
+fi
 . scripts/container-checks.sh
 image_checks
 pod_checks

@@ -14,7 +14,8 @@ What changes, and why:
   containers to completion before the others, and herdguard never completes. This is the
   manifest's own variant for clusters before Kubernetes 1.29;
 - one replica (a pod on one machine), and the admin port published on a host port of the
-  caller's choice (ADMIN_HOST_PORT in the environment) so the probes can be checked from outside.
+  caller's choice (ADMIN_HOST_PORT in the environment) so the probes can be checked from outside;
+- the liveness probe runs as podman can run it (below).
 Everything else (the ConfigMap, probes, security contexts, resources) is kept as shipped.
 """
 import os
@@ -42,14 +43,30 @@ def main():
     hg.pop("restartPolicy", None)
     hg["image"] = hg_image
     admin_port = os.environ.get("ADMIN_HOST_PORT")
+    ports = {p["name"]: p["containerPort"] for p in hg["ports"]}
     if admin_port:
         for p in hg["ports"]:
             if p["name"] == "admin":
                 p["hostPort"] = int(admin_port)
+    # podman 4.3 turns a livenessProbe into a healthcheck run inside the container, as
+    # `curl -f http://localhost:<port>/<path>`: it does not resolve named ports (it wrote port 0)
+    # and the image has no curl. So here the same GET runs through bash's /dev/tcp, as the
+    # image's own HEALTHCHECK does. Readiness stays an HTTP probe: podman ignores it, and the
+    # test asks /readyz from outside the pod, as kubelet does.
+    probe = hg["livenessProbe"]
+    get = probe.pop("httpGet")
+    port = ports.get(get["port"], get["port"])
+    # podman 4.3 also splits an exec command at spaces and hands the words, joined again, to
+    # /bin/sh -c: so the command is one shell line (bash, for /dev/tcp), single spaces only.
+    script = (f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf \"GET {get['path']} HTTP/1.0\\r\\n\\r\\n\" >&3 "
+              "&& read -r -t 2 status <&3 && [[ $status == *\" 200 \"* ]]")
+    probe["exec"] = {"command": [f"bash -c '{script}'"]}
     app = next(c for c in pod["containers"] if c["name"] == "app")
     app["image"] = tools_image
+    # PID 1 in its container: it must act on SIGTERM itself, or a stop waits the whole grace period.
     app["command"] = ["sh", "-c",
-                      "while true; do echo \"$(date +%T) $(redis-cli -h 127.0.0.1 -p 6380 GET product:1)\"; sleep 1; done"]
+                      "trap 'exit 0' TERM; while true; do echo \"$(date +%T) $(redis-cli -h 127.0.0.1 -p 6380 GET product:1)\"; "
+                      "sleep 1 & wait $!; done"]
     redis = {
         "name": "redis",
         "image": tools_image,

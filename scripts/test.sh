@@ -37,6 +37,9 @@ scripts/validate-deploy.sh
 echo "== real-client matrix: redis-py, node-redis 5 and 6, ioredis; RESP2 and RESP3"
 scripts/client-matrix.sh
 
+echo "== containers: the image, the sidecar pod and the compose demo, with podman"
+scripts/container-test.sh
+
 if [ "${HERDGUARD_QUICK:-0}" = 1 ]; then
   echo "== HERDGUARD_QUICK=1: sanitizers and fuzzing skipped"
   exit 0

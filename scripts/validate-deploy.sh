@@ -389,7 +389,7 @@ sys.exit(subprocess.run(cmd, timeout=10).returncode)' "$tmp/healthcheck.json" "$
 fi
 
 echo
-echo "not validated here (no Docker engine, no cluster): building the image, running docker/compose.yaml, applying docker/kubernetes/sidecar.yaml"
+echo "not validated here: building the image and running it, the pod and the compose demo (scripts/container-test.sh does, with podman); applying docker/kubernetes/sidecar.yaml to a real cluster (none here)"
 if [ "$failures" -gt 0 ]; then
   echo "validate-deploy: $failures check(s) failed"
   exit 1
