@@ -423,7 +423,11 @@ void session::forward(const resp::request& req, backend& to, const command_plan&
             if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
         });
     }
-    reply_handler* handler = &new_slot();
+    auto& slot = new_slot();
+    // Behind a blocking command, the replies before it go out now (as Redis sends them), not
+    // when the whole batch is answered.
+    if (p.no_timeout) replies_.mark_blocking(slot);
+    reply_handler* handler = &slot;
     if (herd.l1_configured()) handler = l1_read_your_writes(argv, p, *handler);
     if (p.transaction == transaction_effect::begins) state_.in_multi = true;
     else if (p.transaction == transaction_effect::ends) state_.in_multi = false;

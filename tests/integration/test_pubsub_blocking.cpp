@@ -165,3 +165,22 @@ TEST_CASE("a request that arrives while a private connection's reply is awaited 
     CHECK(c.read_reply(5s) == "$5\r\nafter\r\n");
     require_proxy_alive(stack);
 }
+
+// Pipelined SET then BLPOP on a client's own connection: Redis sends +OK at once and blocks on
+// BLPOP; herdguard used to hold +OK back until BLPOP returned (here: never, until the LPUSH).
+TEST_CASE("a reply pipelined before a blocking command is not held back by it", "[integration][passthrough]") {
+    proxy_stack stack;
+    raw_conn c(stack.proxy.port(), 5s);
+    REQUIRE(c.send("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$3\r\n0.1\r\n"));  // a private connection
+    REQUIRE(c.read_reply(5s) == "*-1\r\n");
+    REQUIRE(c.send("*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n"));
+    CHECK(c.read_reply(3s) == "+OK\r\n");  // while BLPOP still blocks
+    auto other = stack.proxy_client();
+    CHECK(other.cmd({"LPUSH", "q", "v"}) == ":1");
+    CHECK(c.read_reply(5s) == "*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
+    // A local answer ahead of a blocking command too.
+    REQUIRE(c.send("*1\r\n$4\r\nPING\r\n*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n"));
+    CHECK(c.read_reply(3s) == "+PONG\r\n");
+    CHECK(other.cmd({"LPUSH", "q", "w"}) == ":1");
+    CHECK(c.read_reply(5s) == "*2\r\n$1\r\nq\r\n$1\r\nw\r\n");
+}

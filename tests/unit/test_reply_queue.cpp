@@ -10,9 +10,11 @@ using namespace herdguard;
 namespace {
 struct recorder final : reply_queue::sink {
     std::string out;
+    std::string flushed;  // what out held at the last flush_now()
     int all_answered_calls = 0;
     void write_reply(std::string_view bytes) override { out.append(bytes); }
     void all_answered() override { ++all_answered_calls; }
+    void flush_now() override { flushed = out; }
 };
 }  // namespace
 
@@ -69,4 +71,36 @@ TEST_CASE("a slot's address stays valid while later slots come and go", "[orderi
     first.on_reply("+first\r\n");
     REQUIRE(rec.out.rfind("+first\r\n", 0) == 0);
     REQUIRE(rec.out.size() == 8 + 1000 * 4);
+}
+
+// SET then BLPOP, pipelined: SET's +OK must not wait for BLPOP, which may block for minutes.
+TEST_CASE("replies before a blocking command are flushed as soon as it is the oldest unanswered", "[ordering]") {
+    recorder rec;
+    reply_queue q(rec);
+    auto& set = q.expect();
+    auto& blpop = q.expect();
+    q.mark_blocking(blpop);
+    CHECK(rec.flushed.empty());  // SET is still out
+    set.on_reply("+OK\r\n");
+    CHECK(rec.flushed == "+OK\r\n");  // now, not after BLPOP
+    blpop.on_reply("*-1\r\n");
+    CHECK(rec.out == "+OK\r\n*-1\r\n");
+
+    // A local reply ahead of a blocking command goes out when the command is marked.
+    recorder rec2;
+    reply_queue q2(rec2);
+    q2.push_ready("+PONG\r\n");
+    auto& wait = q2.expect();
+    q2.mark_blocking(wait);
+    CHECK(rec2.flushed == "+PONG\r\n");
+    wait.on_reply(":0\r\n");
+
+    // Without a blocking command nothing is flushed early: one write per batch.
+    recorder rec3;
+    reply_queue q3(rec3);
+    auto& x = q3.expect();
+    auto& y = q3.expect();
+    x.on_reply("+x\r\n");
+    y.on_reply("+y\r\n");
+    CHECK(rec3.flushed.empty());
 }

@@ -21,6 +21,9 @@ public:
     public:
         virtual void write_reply(std::string_view bytes) = 0;
         virtual void all_answered() = 0;
+        // The replies written so far must go out now: the next one may wait indefinitely (a
+        // blocking command), and Redis would not hold back the replies before it either.
+        virtual void flush_now() = 0;
 
     protected:
         ~sink() = default;
@@ -37,6 +40,7 @@ public:
         std::string data_;
         bool ready_ = false;
         bool suppress_ = false;  // CLIENT REPLY OFF/SKIP: the command runs, its reply is dropped
+        bool blocks_ = false;    // a blocking command's: its reply may take any time
     };
 
     explicit reply_queue(sink& s) : sink_(s) {}
@@ -45,6 +49,9 @@ public:
 
     // A slot for a reply still to come. Its address is stable until its reply has been written.
     slot& expect(bool suppress = false);
+    // The slot belongs to a blocking command (BLPOP, WAIT, XREAD BLOCK...): whenever it is the
+    // oldest unanswered one, the replies before it are flushed at once (sink::flush_now).
+    void mark_blocking(slot& s);
     // A reply known now (answered locally); it still waits for the replies before it.
     void push_ready(std::string_view bytes, bool suppress = false);
 

@@ -111,6 +111,7 @@ private:
         append_out(bytes);
     }
     void all_answered() override;
+    void flush_now() override { flush_out(); }
     void append_out(std::string_view bytes);
     void flush_out();
     void open_private();
