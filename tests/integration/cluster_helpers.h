@@ -4,7 +4,12 @@
 // says cluster_state:ok. Stopped by PID with the rest of the test's processes.
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -17,7 +22,7 @@ class redis_cluster {
     explicit redis_cluster(const temp_dir& dir) {
         const std::vector<std::string> cluster_args{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                                     "--cluster-node-timeout", "1000"};
-        for (int i = 0; i < 6; ++i) nodes_.push_back(std::make_unique<redis_server>(dir, "", cluster_args));
+        for (int i = 0; i < 6; ++i) nodes_.push_back(start_node(dir, cluster_args));
         std::vector<std::string> create{"redis-cli", "--cluster", "create"};
         for (const auto& n : nodes_) create.push_back("127.0.0.1:" + std::to_string(n->port()));
         create.insert(create.end(), {"--cluster-replicas", "1", "--cluster-yes"});
@@ -38,6 +43,36 @@ class redis_cluster {
     redis_server& node(std::size_t i) { return *nodes_.at(i); }
 
   private:
+    // A node's port must be at most 55535 (its cluster bus listens on port + 10000), so the usual
+    // free_port() (often in the ephemeral range, up to 60999) will not do: a random port in
+    // 20000-29999 whose bus port is free too, a few tries.
+    static bool bindable(std::uint16_t port) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return false;
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(port);
+        const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        return ok;
+    }
+    static std::unique_ptr<redis_server> start_node(const temp_dir& dir, const std::vector<std::string>& args) {
+        static std::mt19937 rng(std::random_device{}());
+        std::uniform_int_distribution<int> pick(20000, 29999);
+        std::string last;
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            const auto port = static_cast<std::uint16_t>(pick(rng));
+            if (!bindable(port) || !bindable(static_cast<std::uint16_t>(port + 10000))) continue;
+            try {
+                return std::make_unique<redis_server>(dir, "", args, port);
+            } catch (const harness_error& e) {
+                last = e.what();  // taken meanwhile: another port
+            }
+        }
+        throw harness_error("no cluster node could start: " + last);
+    }
+
     std::vector<std::unique_ptr<redis_server>> nodes_;
 };
 

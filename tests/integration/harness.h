@@ -113,6 +113,8 @@ class redis_server {
     // redis-server, so {"--appendonly", "yes"} turns persistence on); restart() keeps them, and
     // the port and therefore the data dir.
     redis_server(const temp_dir& dir, std::string password, std::vector<std::string> extra_args);
+    // On this port (throws if it cannot start there): a cluster node needs port + 10000 free too.
+    redis_server(const temp_dir& dir, std::string password, std::vector<std::string> extra_args, std::uint16_t port);
     std::uint16_t port() const { return port_; }
     const std::string& password() const { return password_; }
     bool running() { return proc_ && proc_->running(); }

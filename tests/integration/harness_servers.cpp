@@ -41,6 +41,12 @@ redis_server::redis_server(const temp_dir& dir, std::string password,
     start();
 }
 
+redis_server::redis_server(const temp_dir& dir, std::string password, std::vector<std::string> extra_args,
+                           std::uint16_t port)
+    : dir_(dir), password_(std::move(password)), extra_args_(std::move(extra_args)), port_(port) {
+    start();
+}
+
 std::filesystem::path redis_server::data_dir() const {
     return dir_.file("redis-" + std::to_string(port_));
 }
