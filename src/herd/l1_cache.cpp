@@ -118,22 +118,17 @@ void l1_cache::clear() {
     }
 }
 
-std::size_t l1_cache::bytes() const {
+std::size_t l1_cache::sum(std::size_t shard::*field) const {
     std::size_t n = 0;
     for (const auto& s : shards_) {
         std::lock_guard lock(s.mutex);
-        n += s.bytes;
+        n += s.*field;
     }
     return n;
 }
 
-std::size_t l1_cache::entries() const {
-    std::size_t n = 0;
-    for (const auto& s : shards_) {
-        std::lock_guard lock(s.mutex);
-        n += s.values;
-    }
-    return n;
-}
+std::size_t l1_cache::bytes() const { return sum(&shard::bytes); }
+
+std::size_t l1_cache::entries() const { return sum(&shard::values); }
 
 }  // namespace herdguard

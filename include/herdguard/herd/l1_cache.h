@@ -92,6 +92,7 @@ private:
     shard& shard_of(std::string_view key);
     void erase(shard& s, std::list<entry>::iterator it);
     bool make_room(shard& s, std::size_t charge);
+    std::size_t sum(std::size_t shard::*field) const;  // over every shard, each under its lock
 
     std::size_t shard_budget_;
     std::array<shard, shard_count> shards_;
