@@ -51,7 +51,11 @@ std::uint64_t l1_cache::reserve(std::string_view key) {
     const std::uint64_t token = next_token_.fetch_add(1, std::memory_order_relaxed);
     auto& s = shard_of(key);
     std::lock_guard lock(s.mutex);
-    if (auto it = s.index.find(key); it != s.index.end()) erase(s, it->second);
+    if (!s.fences.empty() && s.fences.contains(std::string(key))) return 0;
+    if (auto it = s.index.find(key); it != s.index.end()) {
+        if (!it->second->value) return 0;  // another read's reservation is live
+        erase(s, it->second);              // an expired value
+    }
     entry e;
     e.key.assign(key);
     e.token = token;
@@ -92,6 +96,20 @@ l1_cache::fill_result l1_cache::fill(std::string_view key, std::uint64_t token, 
     return fill_result::stored;
 }
 
+void l1_cache::fence(std::string_view key) {
+    auto& s = shard_of(key);
+    std::lock_guard lock(s.mutex);
+    ++s.fences[std::string(key)];
+    if (auto it = s.index.find(key); it != s.index.end()) erase(s, it->second);
+}
+
+void l1_cache::unfence(std::string_view key) {
+    auto& s = shard_of(key);
+    std::lock_guard lock(s.mutex);
+    if (auto f = s.fences.find(std::string(key)); f != s.fences.end() && --f->second <= 0) s.fences.erase(f);
+    if (auto it = s.index.find(key); it != s.index.end()) erase(s, it->second);
+}
+
 void l1_cache::cancel(std::string_view key, std::uint64_t token) {
     auto& s = shard_of(key);
     std::lock_guard lock(s.mutex);
@@ -111,7 +129,7 @@ bool l1_cache::invalidate(std::string_view key) {
 void l1_cache::clear() {
     for (auto& s : shards_) {
         std::lock_guard lock(s.mutex);
-        s.index.clear();
+        s.index.clear();  // fences stay: their writes are still in flight
         s.lru.clear();
         s.bytes = 0;
         s.values = 0;

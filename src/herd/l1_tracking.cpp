@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::chrono::milliseconds backoff_initial{50};
 constexpr std::chrono::milliseconds backoff_max{1000};
+constexpr std::chrono::milliseconds refused_backoff{30000};
 
 // A reply handler that calls `fn` once with the reply (or the failure) and deletes itself.
 struct callback_reply final : reply_handler {
@@ -78,6 +79,12 @@ void l1_tracking::routes_changed() {
 
 void l1_tracking::connect() {
     if (stopped_) return;
+    if (link_) {  // never two tracking connections at once
+        link_->set_on_closed(nullptr);
+        link_->set_push_sink(nullptr);
+        link_->stop();
+        link_.reset();
+    }
     const std::uint64_t gen = ++gen_;
     if (!herd_.l1_configured()) {  // nothing to keep coherent (until a reload adds L1)
         herd_.l1_set_active(false);
@@ -108,6 +115,11 @@ void l1_tracking::connect() {
 
 void l1_tracking::established(std::uint64_t gen) {
     if (gen != gen_ || stopped_) return;
+    if (herd_.l1_prefixes() != prefixes_) {  // a SIGHUP changed them while this one connected
+        up_ = false;
+        lost(gen, "the routes with l1 changed while connecting");
+        return;
+    }
     up_ = true;
     backoff_ = backoff_initial;
     herd_.l1_set_active(true);
@@ -162,19 +174,30 @@ void l1_tracking::lost(std::uint64_t gen, std::string_view reason) {
         link_->stop();
         link_.reset();
     }
-    // +-25% jitter: many sidecars do not reconnect to a restarted Redis in lock-step.
+    // +-25% jitter: many sidecars do not reconnect to a restarted Redis in lock-step. A refusal
+    // (no RESP3, CLIENT TRACKING denied by an ACL or a managed service) will not go away soon:
+    // ask again every 30 s, not every second.
+    const bool refused = reason.find("handshake refused") != std::string_view::npos ||
+                         reason.find("CLIENT TRACKING refused") != std::string_view::npos;  // not "connection refused"
+    const auto base = refused ? refused_backoff : backoff_;
     const auto wait = std::chrono::milliseconds(
-        static_cast<long>(static_cast<double>(backoff_.count()) * (0.75 + 0.5 * thread_uniform01())));
+        static_cast<long>(static_cast<double>(base.count()) * (0.75 + 0.5 * thread_uniform01())));
     backoff_ = std::min(backoff_ * 2, backoff_max);
     timer_.expires_after(wait);
-    timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-        if (auto self = weak.lock(); self && !ec) self->connect();
+    // The generation after this loss: a reconnect already queued by an earlier one (its timer
+    // fired before cancel() could stop it) is stale and does nothing.
+    timer_.async_wait([weak = weak_from_this(), gen = gen_](const boost::system::error_code& ec) {
+        if (auto self = weak.lock(); self && !ec && gen == self->gen_) self->connect();
     });
 }
 
 // `>2 invalidate [keys]`, or `>2 invalidate <null>` after FLUSHALL / FLUSHDB.
 void l1_tracking::on_push(std::string_view raw) {
     const auto push = resp::decode_reply(raw);
+    if (push.is_error()) {  // unreadable: whatever it said is lost, so nothing held is trusted
+        herd_.l1_flush();
+        return;
+    }
     if (push.elements.size() != 2 || push.elements[0].str != "invalidate") return;
     herd_.l1_stats().invalidation_messages.fetch_add(1, std::memory_order_relaxed);
     const auto& keys = push.elements[1];

@@ -74,16 +74,21 @@ std::size_t herd_engine::reload(const std::vector<route_config>& routes) {
             next->push_back(runtimes_.back().get());
         }
     }
-    // A replaced route's L1 is emptied: nothing reads it any more, and its memory goes back.
-    if (current != nullptr) {
-        for (auto* r : *current) {
-            if (r->l1 && std::find(next->begin(), next->end(), r) == next->end()) r->l1->clear();
-        }
-    }
+    // Every L1 is emptied on a reload: a replaced route's, so its memory goes back, and a kept
+    // one's, since the keys it holds may now belong to another route (invalidations go to the
+    // routes in effect). If the tracked prefixes change, L1 is off until tracking covers the new
+    // ones (l1_tracking::routes_changed turns it on again).
+    const auto old_prefixes = current != nullptr ? l1_prefixes() : std::vector<std::string>{};
+    if (current != nullptr)
+        for (auto* r : *current)
+            if (r->l1) r->l1->clear();
     l1_configured_.store(std::any_of(next->begin(), next->end(), [](auto* r) { return r->l1 != nullptr; }),
                          std::memory_order_relaxed);
     lists_.push_back(std::move(next));
     active_.store(lists_.back().get(), std::memory_order_release);
+    if (current != nullptr && l1_prefixes() != old_prefixes) l1_set_active(false);
+    for (auto* r : *lists_.back())
+        if (r->l1) r->l1->clear();
     return kept;
 }
 
@@ -105,10 +110,30 @@ void herd_engine::l1_set_active(bool on) {
     l1_active_.store(true, std::memory_order_release);
 }
 
+// Every active route with L1 whose pattern matches, not only the first: a route kept through a
+// SIGHUP that put another in front of it may still hold the key.
 void herd_engine::l1_invalidate(std::string_view key) {
-    auto* r = find_route(key);
-    if (r == nullptr || !r->l1) return;
-    if (r->l1->invalidate(key)) r->counters.l1_invalidations.fetch_add(1, std::memory_order_relaxed);
+    for (auto* r : routes())
+        if (r->l1 && r->pattern.match(key) && r->l1->invalidate(key))
+            r->counters.l1_invalidations.fetch_add(1, std::memory_order_relaxed);
+}
+
+void herd_engine::l1_fence(std::string_view key) {
+    for (auto* r : routes())
+        if (r->l1 && r->pattern.match(key)) r->l1->fence(key);
+}
+
+void herd_engine::l1_unfence(std::string_view key) {
+    for (auto* r : routes())
+        if (r->l1 && r->pattern.match(key)) r->l1->unfence(key);
+}
+
+void herd_engine::l1_fence_all(bool on) {
+    if (on) l1_flush_fences_.fetch_add(1, std::memory_order_acq_rel);
+    else {
+        l1_flush();
+        l1_flush_fences_.fetch_sub(1, std::memory_order_acq_rel);
+    }
 }
 
 void herd_engine::l1_flush() {

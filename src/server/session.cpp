@@ -442,8 +442,13 @@ namespace {
 // value; a fill reserved earlier may hold the old one, and this voids it (l1_cache.h).
 class l1_after_write final : public reply_handler {
 public:
+    // Fences the keys (or all of L1) from now: a read pipelined behind the write on this
+    // connection must not be served the old value by a fill another read made meanwhile.
     l1_after_write(herd_engine& herd, std::vector<std::string> keys, bool flush, reply_handler& inner)
-        : herd_(herd), keys_(std::move(keys)), flush_(flush), inner_(inner) {}
+        : herd_(herd), keys_(std::move(keys)), flush_(flush), inner_(inner) {
+        if (flush_) herd_.l1_fence_all(true);
+        for (const auto& k : keys_) herd_.l1_fence(k);
+    }
     void on_reply(std::string_view raw) override {
         apply();
         auto& inner = inner_;
@@ -458,9 +463,9 @@ public:
     }
 
 private:
-    void apply() {
-        if (flush_) herd_.l1_flush();
-        for (const auto& k : keys_) herd_.l1_invalidate(k);
+    void apply() {  // the write has run: drop the keys again, and lift the fences
+        if (flush_) herd_.l1_fence_all(false);
+        for (const auto& k : keys_) herd_.l1_unfence(k);
     }
     herd_engine& herd_;
     std::vector<std::string> keys_;
@@ -483,6 +488,15 @@ reply_handler* session::l1_read_your_writes(const std::vector<std::string_view>&
 }
 
 void session::relay(const resp::request& req) {
+    // Stale-set protection and L1 here too: a subscribed RESP3 client (or one relayed since
+    // SUBSCRIBE + RESET) may write. Its replies stream without a slot, so L1 drops the keys when
+    // the write is sent, and Redis's invalidation push covers the rest.
+    auto& herd = worker_.server.herd;
+    if (!herd.empty()) {
+        for_each_written_key(req.argv, [&](std::string_view key) {
+            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
+        });
+    }
     // Pushes and replies now stream straight from the private connection to the client; Redis
     // enforces what is allowed in subscribed mode, and answers in order on its one connection.
     // RESET goes to Redis here, which takes the connection back to RESP2 (and out of its

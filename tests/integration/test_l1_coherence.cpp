@@ -360,8 +360,14 @@ TEST_CASE("L1: SIGHUP turns L1 on, moves its tracking prefix, and off", "[integr
     reload(moved);
     client c(proxy.port());
     CHECK(direct.cmd({"SET", "warm:1", "a"}) == "+OK");
-    CHECK(eventually([&] { return l1_active(proxy.port()) && c.cmd({"GET", "warm:1"}) == "$a"; }, 5s));
-    CHECK(c.cmd({"GET", "warm:1"}) == "$a");  // held in L1 now
+    // Until the reload is in effect (warm:1 routed: counted) and L1 is back on, then an L1 hit.
+    CHECK(eventually(
+        [&] {
+            const long long hits = route_counter(proxy.port(), "l1_hits", "hot");
+            return l1_active(proxy.port()) && c.cmd({"GET", "warm:1"}) == "$a" &&
+                   route_counter(proxy.port(), "l1_hits", "hot") == hits + 1;
+        },
+        5s));
     CHECK(direct.cmd({"SET", "warm:1", "b"}) == "+OK");  // seen through the new prefix's pushes
     CHECK(eventually([&] { return c.cmd({"GET", "warm:1"}) == "$b"; }, 2s, 1ms));
 

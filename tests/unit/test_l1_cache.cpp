@@ -33,12 +33,13 @@ TEST_CASE("L1: a fill is stored only while its token holds the slot", "[l1]") {
     CHECK(c.fill("k", t2, bulk("old"), t0 + 1s) == l1_cache::fill_result::voided);
     CHECK(c.find("k", t0) == nullptr);
 
-    // A newer reservation replaces an older one: the older fill fails, whatever it carries.
+    // While one read's reservation is live, another read reserves nothing: the first fills for
+    // both (concurrent misses must not void each other, or a very hot key would never fill).
     const auto a = c.reserve("k");
-    const auto b = c.reserve("k");
-    CHECK(a != b);
-    CHECK(c.fill("k", a, bulk("a"), t0 + 1s) == l1_cache::fill_result::voided);
-    CHECK(c.fill("k", b, bulk("b"), t0 + 1s) == l1_cache::fill_result::stored);
+    CHECK(a != 0);
+    CHECK(c.reserve("k") == 0);
+    CHECK(c.fill("k", a, bulk("a"), t0 + 1s) == l1_cache::fill_result::stored);
+    CHECK(c.fill("k", a + 1000, bulk("x"), t0 + 1s) == l1_cache::fill_result::voided);  // not its token
     // A clear (a flush, or tracking lost) voids every reservation too.
     const auto d = c.reserve("j");
     c.clear();
@@ -136,9 +137,43 @@ TEST_CASE("L1: a reservation that will not be filled is given back; others are l
     c.cancel("k", t);
     CHECK(c.bytes() == 0);
     const auto old = c.reserve("k");
+    c.invalidate("k");
     const auto newer = c.reserve("k");
     c.cancel("k", old);  // a newer reservation holds the slot: untouched
     CHECK(c.fill("k", newer, bulk("v"), t0 + 1s) == l1_cache::fill_result::stored);
     c.cancel("k", newer);  // filled: an entry, not a reservation
     CHECK(c.find("k", t0) != nullptr);
+}
+
+// SET then GET pipelined on one connection: between the SET's send and its reply, another
+// worker's read may reserve, read Redis before the SET runs, and fill the old value. The fence
+// keeps the key out of L1 for exactly that time.
+TEST_CASE("L1: a fenced key is neither served nor filled until every fence is lifted", "[l1]") {
+    l1_cache c(1 << 20);
+    auto t = c.reserve("k");
+    c.fill("k", t, bulk("v1"), t0 + 10s);
+    const auto racing = c.reserve("j");  // another key: untouched by k's fence
+    c.fence("k");
+    c.fence("k");  // two writes in flight
+    CHECK(c.find("k", t0) == nullptr);
+    CHECK(c.reserve("k") == 0);
+    c.unfence("k");
+    CHECK(c.reserve("k") == 0);  // one write still in flight
+    c.unfence("k");
+    const auto after = c.reserve("k");
+    CHECK(after != 0);
+    CHECK(c.fill("k", after, bulk("v2"), t0 + 10s) == l1_cache::fill_result::stored);
+    CHECK(c.fill("j", racing, bulk("j"), t0 + 10s) == l1_cache::fill_result::stored);
+
+    // A reservation made before the fence cannot fill during it, nor after it.
+    const auto before = c.reserve("m");
+    c.fence("m");
+    CHECK(c.fill("m", before, bulk("old"), t0 + 10s) == l1_cache::fill_result::voided);
+    c.unfence("m");
+    CHECK(c.find("m", t0) == nullptr);
+    // unfence drops the key again: what was filled between the write's send and its run is gone.
+    auto u = c.reserve("n");
+    c.fill("n", u, bulk("n1"), t0 + 10s);
+    c.unfence("n");  // an unmatched unfence is harmless
+    CHECK(c.find("n", t0) == nullptr);
 }

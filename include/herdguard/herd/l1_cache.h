@@ -55,8 +55,10 @@ public:
     std::shared_ptr<const std::string> find(std::string_view key, clock::time_point now);
     bool holds(std::string_view key, clock::time_point now);
 
-    // Reserves `key`'s slot for a fill; returns the token (never 0), or 0 when even an empty slot
-    // does not fit (a key longer than a shard's share of max_bytes).
+    // Reserves `key`'s slot for a fill; returns the token (never 0), or 0 when the key is fenced,
+    // when another read's reservation is live (it will fill for everyone: were each miss to take
+    // the slot from the last, a key read more often than once per Redis round trip would never
+    // fill), or when even an empty slot does not fit (a key longer than a shard's share).
     std::uint64_t reserve(std::string_view key);
     enum class fill_result { stored, voided, too_big };
     // Stores `reply` for `key` until `expires`, only while `token` still holds the slot.
@@ -65,6 +67,14 @@ public:
     // Gives up a reservation that will not be filled (the read found no fresh value); an entry
     // or a newer reservation of the key is left alone.
     void cancel(std::string_view key, std::uint64_t token);
+    // A write to `key` is on its way to Redis: until as many unfence() calls, the key is neither
+    // served nor filled (fence() drops it, and reserve() refuses a fenced key, so nothing can
+    // fill it) (a read pipelined behind the write on the same connection must not get
+    // the old value from here, even if another read filled it meanwhile). unfence() drops the key
+    // again (the write has run: the invalidation at its reply). Fences are counted per key, and
+    // live only as long as writes are in flight (bounded by the connections' queues).
+    void fence(std::string_view key);
+    void unfence(std::string_view key);
     // Drops the key's entry or reservation; true if there was one.
     bool invalidate(std::string_view key);
     void clear();
@@ -88,6 +98,7 @@ private:
         std::unordered_map<std::string_view, std::list<entry>::iterator> index;  // views into lru keys
         std::size_t bytes = 0;
         std::size_t values = 0;
+        std::unordered_map<std::string, int> fences;  // key -> writes in flight
     };
     shard& shard_of(std::string_view key);
     void erase(shard& s, std::list<entry>::iterator it);

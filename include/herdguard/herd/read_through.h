@@ -175,9 +175,18 @@ public:
     // message, and every write through herdguard (when its reply arrives, before the client
     // sees it), drop the key; a flush (FLUSHALL, FLUSHDB, a null invalidation) drops all.
     bool l1_configured() const { return l1_configured_.load(std::memory_order_relaxed); }
-    bool l1_active() const { return l1_active_.load(std::memory_order_acquire); }
+    bool l1_active() const {
+        return l1_active_.load(std::memory_order_acquire) && l1_flush_fences_.load(std::memory_order_acquire) == 0;
+    }
     void l1_set_active(bool on);
     void l1_invalidate(std::string_view key);
+    // A write through herdguard on its way to Redis (l1_cache::fence): the key is not served or
+    // filled until l1_unfence, which the write's reply calls (and which drops the key again).
+    void l1_fence(std::string_view key);
+    void l1_unfence(std::string_view key);
+    // The same for FLUSHALL / FLUSHDB / SWAPDB: L1 is bypassed while one is in flight, and its
+    // reply (on = false) empties L1.
+    void l1_fence_all(bool on);
     void l1_flush();
     bool l1_holds(std::string_view key) const;
     // The literal prefixes of the routes with L1 (what precedes the first wildcard), without
@@ -209,6 +218,7 @@ private:
     std::atomic<const route_list*> active_{nullptr};
     std::atomic<bool> l1_active_{false};
     std::atomic<bool> l1_configured_{false};  // a route in effect has l1 (set by reload)
+    std::atomic<int> l1_flush_fences_{0};      // flushes in flight (l1_fence_all)
     mutable l1_totals l1_totals_;
     mutable std::mutex hot_mutex_;
     std::shared_ptr<const std::unordered_map<std::string, double>> hot_;  // hot_mutex_
