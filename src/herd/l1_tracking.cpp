@@ -34,15 +34,24 @@ struct callback_reply final : reply_handler {
 }  // namespace
 
 l1_tracking::l1_tracking(asio::any_io_executor ex, herd_engine& herd, link_factory open_link)
-    : ex_(ex), herd_(herd), open_link_(std::move(open_link)), timer_(ex), deadline_(ex) {}
+    : ex_(ex), herd_(herd), open_link_(std::move(open_link)), timer_(ex), deadline_(ex) {
+    canary_prefix_ = "herdguard:l1-canary:" + std::to_string(thread_random()) + ":";
+}
 
-std::vector<std::string> l1_tracking::tracking_command(const std::vector<std::string>& prefixes) {
+std::vector<std::string> l1_tracking::tracking_command(const std::vector<std::string>& prefixes,
+                                                       const std::string& canary_prefix) {
     std::vector<std::string> argv{"CLIENT", "TRACKING", "ON", "BCAST"};
     // An empty prefix (a route whose pattern starts with a wildcard) means every key: no PREFIX.
     if (std::find(prefixes.begin(), prefixes.end(), "") != prefixes.end()) return argv;
+    bool canary_covered = canary_prefix.empty();
     for (const auto& p : prefixes) {
         argv.emplace_back("PREFIX");
         argv.push_back(p);
+        canary_covered = canary_covered || canary_prefix.starts_with(p);
+    }
+    if (!canary_covered) {
+        argv.emplace_back("PREFIX");
+        argv.push_back(canary_prefix);
     }
     return argv;
 }
@@ -102,7 +111,7 @@ void l1_tracking::connect() {
     link_->start();
     const std::string_view setname[] = {"CLIENT", "SETNAME", client_name};
     link_->request("", setname, &discard_reply());
-    const auto command = tracking_command(prefixes_);
+    const auto command = tracking_command(prefixes_, canary_prefix_);
     std::vector<std::string_view> argv(command.begin(), command.end());
     link_->request("", argv, new callback_reply([weak, gen](std::string_view raw, bool failed) {
                        auto self = weak.lock();
@@ -120,10 +129,32 @@ void l1_tracking::established(std::uint64_t gen) {
         lost(gen, "the routes with l1 changed while connecting");
         return;
     }
+    // The canary: our own write must come back as a push before L1 trusts this connection.
+    canary_key_ = canary_prefix_ + std::to_string(gen);
+    std::weak_ptr<l1_tracking> weak = weak_from_this();
+    const std::string_view set[] = {"SET", canary_key_, "1", "PX", "1000"};  // the push is what counts
+    link_->request(canary_key_, set, new callback_reply([weak, gen](std::string_view raw, bool failed) {
+                       auto self = weak.lock();
+                       if (!self) return;
+                       const auto reply = resp::decode_reply(raw);
+                       if (failed || reply.is_error()) self->lost(gen, "canary write refused: " + reply.str);
+                   }));
+    deadline_.expires_after(ping_deadline);
+    deadline_.async_wait([weak, gen](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self || gen != self->gen_ || self->up_) return;
+        self->lost(gen, "no invalidation push for the canary write within " + std::to_string(ping_deadline.count()) +
+                            " ms");
+    });
+}
+
+void l1_tracking::confirmed(std::uint64_t gen) {
+    if (gen != gen_ || stopped_ || up_) return;
+    deadline_.cancel();
     up_ = true;
     backoff_ = backoff_initial;
     herd_.l1_set_active(true);
-    spdlog::info("L1 on: CLIENT TRACKING (BCAST) is up for {} prefix{}", prefixes_.size(),
+    spdlog::info("L1 on: CLIENT TRACKING (BCAST) is up for {} prefix{}, pushes arrive", prefixes_.size(),
                  prefixes_.size() == 1 ? "" : "es");
     schedule_ping(gen);
 }
@@ -175,10 +206,12 @@ void l1_tracking::lost(std::uint64_t gen, std::string_view reason) {
         link_.reset();
     }
     // +-25% jitter: many sidecars do not reconnect to a restarted Redis in lock-step. A refusal
-    // (no RESP3, CLIENT TRACKING denied by an ACL or a managed service) will not go away soon:
-    // ask again every 30 s, not every second.
-    const bool refused = reason.find("handshake refused") != std::string_view::npos ||
-                         reason.find("CLIENT TRACKING refused") != std::string_view::npos;  // not "connection refused"
+    // (no RESP3, CLIENT TRACKING or the canary write denied, a server that never pushes) will not
+    // go away soon: ask again every 30 s, not every second.
+    const bool refused = reason.find("handshake refused") != std::string_view::npos ||  // not "connection refused"
+                         reason.find("CLIENT TRACKING refused") != std::string_view::npos ||
+                         reason.find("canary write refused") != std::string_view::npos ||
+                         reason.find("no invalidation push") != std::string_view::npos;
     const auto base = refused ? refused_backoff : backoff_;
     const auto wait = std::chrono::milliseconds(
         static_cast<long>(static_cast<double>(base.count()) * (0.75 + 0.5 * thread_uniform01())));
@@ -205,7 +238,10 @@ void l1_tracking::on_push(std::string_view raw) {
         herd_.l1_flush();
         return;
     }
-    for (const auto& k : keys.elements) herd_.l1_invalidate(k.str);
+    for (const auto& k : keys.elements) {
+        if (!up_ && !canary_key_.empty() && k.str == canary_key_) confirmed(gen_);
+        else herd_.l1_invalidate(k.str);
+    }
 }
 
 }  // namespace herdguard

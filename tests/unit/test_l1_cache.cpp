@@ -120,6 +120,13 @@ TEST_CASE("L1: tracking prefixes come from the routes with l1, without overlaps"
     CHECK(l1_tracking::tracking_command(some.l1_prefixes()) ==
           std::vector<std::string>{"CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX", "product:"});
 
+    // The canary's own prefix is tracked too, unless a route's prefix already covers it.
+    CHECK(l1_tracking::tracking_command({"user:"}, "herdguard:l1-canary:7:") ==
+          std::vector<std::string>{"CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX",
+                                   "herdguard:l1-canary:7:"});
+    CHECK(l1_tracking::tracking_command({"herdguard:"}, "herdguard:l1-canary:7:") ==
+          std::vector<std::string>{"CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "herdguard:"});
+
     herd_engine all({route("a", "*:product", true), route("b", "user:*", true)});
     CHECK(all.l1_prefixes() == std::vector<std::string>{""});
     CHECK(l1_tracking::tracking_command(all.l1_prefixes()) ==

@@ -10,8 +10,11 @@
 // state in Redis and costs one push per write under the prefixes, whether or not L1 holds the
 // key. docs/DESIGN.md ("L1") has the whole argument.
 //
-// L1 serves only while this connection is known good: after CLIENT TRACKING answered +OK, and
-// while a PING every `ping_every` is answered within `ping_deadline`. A break, a refused
+// L1 serves only while this connection is known good: after CLIENT TRACKING answered +OK and a
+// write of our own canary key (under a prefix unique to this process, tracked too) came back as
+// an invalidation push within `ping_deadline` (so pushes really arrive: a server or a proxy in
+// between that accepts CLIENT TRACKING but never pushes leaves L1 off), and while a PING every
+// `ping_every` is answered within `ping_deadline`. A break, a refused
 // connect, a late PING: L1 goes off and is emptied at once (herd_engine::l1_set_active(false)),
 // and comes back, empty, only after the next CLIENT TRACKING +OK. Reconnects back off from
 // 50 ms to 1 s, with jitter.
@@ -50,12 +53,14 @@ public:
     void stop();
     // SIGHUP: when the routes' L1 prefixes changed, start over with the new ones.
     void routes_changed();
-    // The CLIENT TRACKING command for these prefixes (pure; unit-tested).
-    static std::vector<std::string> tracking_command(const std::vector<std::string>& prefixes);
+    // The CLIENT TRACKING command for these prefixes and the canary's (pure; unit-tested).
+    static std::vector<std::string> tracking_command(const std::vector<std::string>& prefixes,
+                                                     const std::string& canary_prefix = "");
 
 private:
     void connect();
     void established(std::uint64_t gen);
+    void confirmed(std::uint64_t gen);
     void lost(std::uint64_t gen, std::string_view reason);
     void schedule_ping(std::uint64_t gen);
     void on_push(std::string_view raw);
@@ -65,6 +70,8 @@ private:
     link_factory open_link_;
     std::shared_ptr<client_link> link_;
     std::vector<std::string> prefixes_;
+    std::string canary_prefix_;  // "herdguard:l1-canary:<random>:", this process's own
+    std::string canary_key_;     // written after +OK; its push turns L1 on
     boost::asio::steady_timer timer_;       // reconnect backoff, or the next PING
     boost::asio::steady_timer deadline_;    // the PING in flight must be answered by then
     std::uint64_t gen_ = 0;                 // one per link: callbacks of an older one are ignored
