@@ -32,22 +32,21 @@ void reply_queue::complete(slot& s, std::string_view bytes) {
         if (!s.suppress_) sink_.write_reply(bytes);
         slots_.pop_front();
         drain();
-        if (!slots_.empty() && slots_.front().blocks_ && !slots_.front().ready_) sink_.flush_now();
     } else if (!s.suppress_) {
         s.data_.assign(bytes);
     }
     if (outstanding_ == 0) sink_.all_answered();
 }
 
+// Writes the ready replies at the head. If the head is then a blocking command's, what was
+// written goes out now (flushing nothing new is free: the sink has nothing to write).
 void reply_queue::drain() {
-    bool wrote = false;
     while (!slots_.empty() && slots_.front().ready_) {
         auto& s = slots_.front();
         if (!s.suppress_) sink_.write_reply(s.data_);
         slots_.pop_front();
-        wrote = true;
     }
-    if (wrote && !slots_.empty() && slots_.front().blocks_) sink_.flush_now();
+    if (!slots_.empty() && slots_.front().blocks_) sink_.flush_now();
 }
 
 }  // namespace herdguard

@@ -412,17 +412,22 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
     forward(req, *target, p);
 }
 
+// Stale-set protection: revoke leases on routed keys before the write runs, on the shared
+// connection, so a load that started earlier can never overwrite what the client wrote (and drop
+// them from L1: herd_engine::revoke).
+void session::revoke_written_keys(const std::vector<std::string_view>& argv) {
+    auto& herd = worker_.server.herd;
+    if (herd.empty()) return;
+    for_each_written_key(argv, [&](std::string_view key) {
+        if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
+    });
+}
+
 void session::forward(const resp::request& req, backend& to, const command_plan& p) {
     stats_.commands_forwarded.add();
     const auto& argv = req.argv;
     auto& herd = worker_.server.herd;
-    if (!herd.empty()) {
-        // Stale-set protection: revoke leases on routed keys before the write runs, on the shared
-        // connection, so a load that started earlier can never overwrite what the client wrote.
-        for_each_written_key(argv, [&](std::string_view key) {
-            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
-        });
-    }
+    revoke_written_keys(argv);
     auto& slot = new_slot();
     // Behind a blocking command, the replies before it go out now (as Redis sends them), not
     // when the whole batch is answered.
@@ -491,12 +496,7 @@ void session::relay(const resp::request& req) {
     // Stale-set protection and L1 here too: a subscribed RESP3 client (or one relayed since
     // SUBSCRIBE + RESET) may write. Its replies stream without a slot, so L1 drops the keys when
     // the write is sent, and Redis's invalidation push covers the rest.
-    auto& herd = worker_.server.herd;
-    if (!herd.empty()) {
-        for_each_written_key(req.argv, [&](std::string_view key) {
-            if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
-        });
-    }
+    revoke_written_keys(req.argv);
     // Pushes and replies now stream straight from the private connection to the client; Redis
     // enforces what is allowed in subscribed mode, and answers in order on its one connection.
     // RESET goes to Redis here, which takes the connection back to RESP2 (and out of its
