@@ -80,7 +80,6 @@ l1_cache::fill_result l1_cache::fill(std::string_view key, std::uint64_t token, 
     // Take the reservation out while room is made, so eviction cannot pick it.
     const std::size_t charge = node->charge + value_charge;
     s.bytes -= node->charge;
-    s.lru.splice(s.lru.begin(), s.lru, node);
     std::list<entry> held;
     held.splice(held.begin(), s.lru, node);
     if (!make_room(s, charge)) {

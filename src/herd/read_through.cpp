@@ -79,15 +79,12 @@ std::size_t herd_engine::reload(const std::vector<route_config>& routes) {
     // routes in effect). If the tracked prefixes change, L1 is off until tracking covers the new
     // ones (l1_tracking::routes_changed turns it on again).
     const auto old_prefixes = current != nullptr ? l1_prefixes() : std::vector<std::string>{};
-    if (current != nullptr)
-        for (auto* r : *current)
-            if (r->l1) r->l1->clear();
     l1_configured_.store(std::any_of(next->begin(), next->end(), [](auto* r) { return r->l1 != nullptr; }),
                          std::memory_order_relaxed);
     lists_.push_back(std::move(next));
     active_.store(lists_.back().get(), std::memory_order_release);
     if (current != nullptr && l1_prefixes() != old_prefixes) l1_set_active(false);
-    for (auto* r : *lists_.back())
+    for (const auto& r : runtimes_)  // after the swap: a read that filled a kept route meanwhile
         if (r->l1) r->l1->clear();
     return kept;
 }
@@ -110,22 +107,26 @@ void herd_engine::l1_set_active(bool on) {
     l1_active_.store(true, std::memory_order_release);
 }
 
-// Every active route with L1 whose pattern matches, not only the first: a route kept through a
-// SIGHUP that put another in front of it may still hold the key.
-void herd_engine::l1_invalidate(std::string_view key) {
+// Every active route with L1 whose pattern matches `key`, not only the first: a route kept
+// through a SIGHUP that put another in front of it may still hold the key.
+template <class Fn>
+void herd_engine::for_each_l1_of(std::string_view key, Fn&& fn) {
     for (auto* r : routes())
-        if (r->l1 && r->pattern.match(key) && r->l1->invalidate(key))
-            r->counters.l1_invalidations.fetch_add(1, std::memory_order_relaxed);
+        if (r->l1 && r->pattern.match(key)) fn(*r);
+}
+
+void herd_engine::l1_invalidate(std::string_view key) {
+    for_each_l1_of(key, [&](route_runtime& r) {
+        if (r.l1->invalidate(key)) r.counters.l1_invalidations.fetch_add(1, std::memory_order_relaxed);
+    });
 }
 
 void herd_engine::l1_fence(std::string_view key) {
-    for (auto* r : routes())
-        if (r->l1 && r->pattern.match(key)) r->l1->fence(key);
+    for_each_l1_of(key, [&](route_runtime& r) { r.l1->fence(key); });
 }
 
 void herd_engine::l1_unfence(std::string_view key) {
-    for (auto* r : routes())
-        if (r->l1 && r->pattern.match(key)) r->l1->unfence(key);
+    for_each_l1_of(key, [&](route_runtime& r) { r.l1->unfence(key); });
 }
 
 void herd_engine::l1_fence_all(bool on) {

@@ -6,15 +6,16 @@
 // *before* it reads Redis, and may store the reply only while its token still holds the slot. An
 // invalidation (or a flush) that arrives between the reservation and the reply removes the slot,
 // so that reply, which may predate the write, is never stored. Tokens are unique per cache (a
-// 64-bit counter), never reused, and there is no shared "pending" value, so there is no ABA: a
-// newer reservation of the same key replaces the older one, whose fill then fails.
+// 64-bit counter), never reused, and there is no shared "pending" value, so there is no ABA.
+// While one reservation is live, other misses of the key reserve nothing (reserve() says why).
 //
 // Bounds. `max_bytes` is never exceeded: each entry is charged what it costs the heap, its key's
 // and value's buffers as malloc rounds them (heap_bytes) plus `entry_overhead` for the LRU list
 // node, the index node and its bucket, and the shared value's control block, reservations
 // included; the least recently used go first. (Charging only the bytes of key and value, plus a
-// guess, let the process grow 1.36 times max_bytes in bench/l1.sh's scan: docs/BENCHMARKS.md.) An entry lives until its `expires`, which the
-// caller sets no later than the value's fresh life in Redis and `max_age` after the fill.
+// guess, let the process grow 1.36 times max_bytes in bench/l1.sh's scan: docs/BENCHMARKS.md.)
+// An entry lives until its `expires`, which the caller sets no later than the value's fresh life
+// in Redis and `max_age` after the fill.
 //
 // Thread safety: 16 shards by key hash, one mutex each; a hit copies a shared_ptr under the
 // lock and the caller writes the bytes outside it.
@@ -68,10 +69,10 @@ public:
     // or a newer reservation of the key is left alone.
     void cancel(std::string_view key, std::uint64_t token);
     // A write to `key` is on its way to Redis: until as many unfence() calls, the key is neither
-    // served nor filled (fence() drops it, and reserve() refuses a fenced key, so nothing can
-    // fill it) (a read pipelined behind the write on the same connection must not get
-    // the old value from here, even if another read filled it meanwhile). unfence() drops the key
-    // again (the write has run: the invalidation at its reply). Fences are counted per key, and
+    // served nor filled (fence() drops it, and reserve() refuses a fenced key). A read pipelined
+    // behind the write on the same connection must not get the old value from here, even if
+    // another read filled it meanwhile. unfence() drops the key again (the write has run: the
+    // invalidation at its reply). Fences are counted per key, and
     // live only as long as writes are in flight (bounded by the connections' queues).
     void fence(std::string_view key);
     void unfence(std::string_view key);

@@ -14,10 +14,10 @@
 // write of our own canary key (under a prefix unique to this process, tracked too) came back as
 // an invalidation push within `ping_deadline` (so pushes really arrive: a server or a proxy in
 // between that accepts CLIENT TRACKING but never pushes leaves L1 off), and while a PING every
-// `ping_every` is answered within `ping_deadline`. A break, a refused
-// connect, a late PING: L1 goes off and is emptied at once (herd_engine::l1_set_active(false)),
-// and comes back, empty, only after the next CLIENT TRACKING +OK. Reconnects back off from
-// 50 ms to 1 s, with jitter.
+// `ping_every` is answered within `ping_deadline`. A break, a refused connect, a late PING: L1
+// goes off and is emptied at once (herd_engine::l1_set_active(false)), and comes back, empty,
+// only after the next +OK and canary. Reconnects back off from 50 ms to 1 s, with jitter; a
+// refusal (HELLO 3, CLIENT TRACKING or the canary write) is asked again every 30 s.
 //
 // Runs on one worker's executor; the link is that worker's (open_link). Thread-safe to stop()
 // and to routes_changed() from any thread (both post to that executor).
@@ -73,7 +73,7 @@ private:
     std::string canary_prefix_;  // "herdguard:l1-canary:<random>:", this process's own
     std::string canary_key_;     // written after +OK; its push turns L1 on
     boost::asio::steady_timer timer_;       // reconnect backoff, or the next PING
-    boost::asio::steady_timer deadline_;    // the PING in flight must be answered by then
+    boost::asio::steady_timer deadline_;    // the canary's push, or the PING in flight, by then
     std::uint64_t gen_ = 0;                 // one per link: callbacks of an older one are ignored
     std::chrono::milliseconds backoff_{50};
     bool up_ = false;

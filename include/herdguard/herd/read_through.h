@@ -216,6 +216,8 @@ private:
     std::vector<std::unique_ptr<route_runtime>> runtimes_;  // every runtime ever created
     std::vector<std::unique_ptr<route_list>> lists_;        // every route list ever active
     std::atomic<const route_list*> active_{nullptr};
+    template <class Fn>
+    void for_each_l1_of(std::string_view key, Fn&& fn);  // routes in effect with L1 matching key
     std::atomic<bool> l1_active_{false};
     std::atomic<bool> l1_configured_{false};  // a route in effect has l1 (set by reload)
     std::atomic<int> l1_flush_fences_{0};      // flushes in flight (l1_fence_all)
