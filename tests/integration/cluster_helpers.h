@@ -1,7 +1,7 @@
 // A real Redis Cluster for the tests (issue 13): six `redis-server --cluster-enabled yes` on free
 // loopback ports (three masters, three replicas, cluster-node-timeout 1000), joined by
 // `redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`, ready when every node
-// says cluster_state:ok. Stopped by PID with the rest of the test's processes.
+// says cluster_state:ok and knows the three replicas. Stopped by PID with the rest of the test's processes.
 #pragma once
 
 #include <netinet/in.h>
@@ -28,14 +28,23 @@ class redis_cluster {
         create.insert(create.end(), {"--cluster-replicas", "1", "--cluster-yes"});
         const auto r = run_command(create, 30s);
         if (r.exit_code != 0) throw harness_error("redis-cli --cluster create failed: " + r.out + r.err);
+        // cluster_state:ok comes before every node knows which nodes are replicas: until then a
+        // node's CLUSTER SHARDS / NODES still shows some replicas as masters of empty shards.
         for (const auto& n : nodes_) {
             const bool ok = eventually(
                 [&] {
                     client c(n->port());
-                    return c.cmd_reply({"CLUSTER", "INFO"}).str.find("cluster_state:ok") != std::string::npos;
+                    if (c.cmd_reply({"CLUSTER", "INFO"}).str.find("cluster_state:ok") == std::string::npos) return false;
+                    const std::string nodes = c.cmd_reply({"CLUSTER", "NODES"}).str;
+                    std::size_t replicas = 0;
+                    for (auto at = nodes.find("slave"); at != std::string::npos; at = nodes.find("slave", at + 1))
+                        ++replicas;
+                    return replicas == 3;
                 },
                 15s, 50ms);
-            if (!ok) throw harness_error("node " + std::to_string(n->port()) + " never reached cluster_state:ok");
+            if (!ok)
+                throw harness_error("node " + std::to_string(n->port()) +
+                                    " never reached cluster_state:ok with 3 masters and 3 replicas");
         }
     }
     std::uint16_t port(std::size_t i) const { return nodes_.at(i)->port(); }
