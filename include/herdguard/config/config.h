@@ -26,8 +26,17 @@ struct redis_tls_config {
     bool verify = true;       // false: accept any certificate (tests only: no protection at all)
 };
 
+// A whole Redis Cluster instead of one Redis (issue 13). The slot map is learned from whichever
+// seed answers first, then kept current. Exclusive with redis.address; off while seeds is empty.
+struct redis_cluster_config {
+    std::vector<address> seeds;  // any nodes of the cluster, TCP host:port
+    duration refresh_interval{10000};  // the slot map is asked for again this often
+    int max_redirects = 5;  // MOVED/ASK followed per command before the client gets the error
+    bool enabled() const { return !seeds.empty(); }
+};
+
 struct redis_config {
-    address addr{false, "127.0.0.1", 6379};
+    address addr{false, "127.0.0.1", 6379};  // unused with cluster
     std::string username;  // optional (ACL); empty = AUTH <password> form
     std::string password;  // optional AUTH towards Redis; never logged
     int database = 0;
@@ -36,6 +45,7 @@ struct redis_config {
     int connections_per_thread = 1;    // shared, pipelined connections per worker thread
     std::uint64_t max_pending = 65536; // queued commands per shared connection before -ERR
     redis_tls_config tls;
+    redis_cluster_config cluster;
 };
 
 struct limits_config {
