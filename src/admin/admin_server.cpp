@@ -37,7 +37,7 @@ struct admin_server::impl {
 
     bool ready() const {
         if (draining.load(std::memory_order_relaxed)) return false;
-        return state.shared_redis_links().up > 0;
+        return state.redis_ready();
     }
 
     asio::awaitable<void> serve(tcp::socket socket) {

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "herdguard/resp/key_slot.h"
+
 #include "herd_internal.h"
 
 namespace herdguard {
@@ -40,9 +42,21 @@ std::vector<std::pair<std::string, std::string>> route_gauges(const route_runtim
     return g;
 }
 
-std::string lock_key(std::string_view key) { return "herdguard:lock:" + std::string(key); }
-std::string negative_key(std::string_view key) { return "herdguard:neg:" + std::string(key); }
-std::string failure_key(std::string_view key) { return "herdguard:fail:" + std::string(key); }
+namespace {
+
+bool cluster_key_names = false;
+
+std::string derived_key(std::string_view kind, std::string_view key) {
+    if (!cluster_key_names) return fmt::format("herdguard:{}:{}", kind, key);
+    return fmt::format("herdguard:{{{}}}:{}:{}", resp::tag_of_slot(resp::key_slot(key)), kind, key);
+}
+
+}  // namespace
+
+void use_cluster_key_names(bool on) { cluster_key_names = on; }
+std::string lock_key(std::string_view key) { return derived_key("lock", key); }
+std::string negative_key(std::string_view key) { return derived_key("neg", key); }
+std::string failure_key(std::string_view key) { return derived_key("fail", key); }
 
 route_runtime::route_runtime(const route_config& c)
     : cfg(c),

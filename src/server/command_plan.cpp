@@ -111,6 +111,10 @@ command_plan plan_command(const std::vector<std::string_view>& argv, command_kin
             plan_hello(argv, p);
             break;
         case command_kind::select: {
+            if (ctx.cluster) {  // a cluster has database 0 only: OK or Redis's cluster-mode error
+                p.local = true;
+                break;
+            }
             if (ctx.has_private) break;
             std::int64_t db = 0;
             if (argv.size() == 2 && resp::parse_int64(argv[1], db)) {

@@ -102,6 +102,15 @@ std::string flights_reply(const resp::reply_writer& w, const server_state& s) {
     return out;
 }
 
+std::string cluster_seeds(const config& c) {
+    std::string out;
+    for (const auto& a : c.redis.cluster.seeds) {
+        if (!out.empty()) out += ',';
+        out += a.to_string();
+    }
+    return out;
+}
+
 std::string config_reply(const resp::reply_writer& w, const server_state& s) {
     const auto& c = s.cfg;
     // Secrets are masked: this reply may be read by anyone who can reach the RESP port.
@@ -112,7 +121,10 @@ std::string config_reply(const resp::reply_writer& w, const server_state& s) {
         {"log_level", c.log_level},
         {"log_format", c.log_format},
         {"shutdown_timeout", format_duration(c.shutdown_timeout)},
-        {"redis.address", c.redis.addr.to_string()},
+        {"redis.address", c.redis.cluster.enabled() ? "(redis.cluster)" : c.redis.addr.to_string()},
+        {"redis.cluster.seeds", cluster_seeds(c)},
+        {"redis.cluster.refresh_interval", format_duration(c.redis.cluster.refresh_interval)},
+        {"redis.cluster.max_redirects", std::to_string(c.redis.cluster.max_redirects)},
         {"redis.username", c.redis.username},
         {"redis.password", c.redis.password.empty() ? "" : "********"},
         {"redis.database", std::to_string(c.redis.database)},

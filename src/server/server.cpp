@@ -21,6 +21,9 @@
 #include "herdguard/admin/admin_server.h"
 #include "herdguard/herd/l1_tracking.h"
 #include "herdguard/server/session.h"
+#include "herdguard/upstream/cluster_backend.h"
+#include "herdguard/upstream/cluster_link.h"
+#include "herdguard/upstream/cluster_watch.h"
 #include "herdguard/upstream/redis_connection.h"
 #include "herdguard/upstream/shared_connections.h"
 
@@ -29,12 +32,34 @@ namespace herdguard {
 // The worker's Redis side: its shared connections, handed to sessions and the herd engine as
 // backends, and the private connections sessions open. Here, so that what includes worker.h
 // (the session) knows backends only, never a redis_connection.
+namespace {
+
+std::unique_ptr<cluster_backend> make_cluster_backend(worker& w, bool resp3) {
+    if (!w.server.cluster) return nullptr;
+    return std::make_unique<cluster_backend>(w.ctx.get_executor(), w.server.cfg, *w.server.cluster, w.stats,
+                                             &w.server.registry, w.server.tls.redis.get(), resp3);
+}
+
+}  // namespace
+
 worker::worker(server_state& s, std::size_t i)
-    : server(s), index(i), shared(std::make_unique<shared_connections>()), herd{ctx, memo, *http, *shared} {}
+    : server(s),
+      index(i),
+      shared(std::make_unique<shared_connections>()),
+      cluster(make_cluster_backend(*this, false)),
+      herd{ctx, memo, *http, cluster ? static_cast<backend&>(*cluster) : *shared} {}
 
 worker::~worker() = default;
 
 backend& worker::session_backend(int protocol) {
+    if (cluster) {
+        if (protocol != 3) return *cluster;
+        if (!cluster_resp3) {
+            cluster_resp3 = make_cluster_backend(*this, true);
+            cluster_resp3_published.store(cluster_resp3.get(), std::memory_order_release);
+        }
+        return *cluster_resp3;
+    }
     if (protocol != 3) return shared->pick();
     if (!shared_resp3) {
         shared_resp3 = std::make_unique<shared_connections>();
@@ -51,6 +76,7 @@ backend& worker::session_backend(int protocol) {
 }
 
 std::shared_ptr<client_link> worker::open_client_link(int protocol) {
+    if (cluster) return std::make_shared<cluster_link>(static_cast<cluster_backend&>(session_backend(protocol)));
     return std::make_shared<redis_connection>(ctx.get_executor(), server.cfg.redis, redis_connection::mode::private_,
                                               stats, &server.registry, server.tls.redis.get(), protocol == 3);
 }
@@ -92,7 +118,21 @@ stats_source::redis_links server_state::shared_redis_links() const {
             }
         }
     }
+    for (const auto* w : workers) {
+        const cluster_backend* both[] = {w->cluster.get(), w->cluster_resp3_published.load(std::memory_order_acquire)};
+        for (const cluster_backend* b : both) {
+            if (b == nullptr) continue;
+            const auto n = b->links();
+            links.total += n.total;
+            links.up += n.up;
+        }
+    }
     return links;
+}
+
+bool server_state::redis_ready() const {
+    if (!cluster) return stats_source::redis_ready();
+    return cluster->has_map() && cluster->last_error().empty();
 }
 
 using boost::system::error_code;
@@ -118,6 +158,12 @@ server::server(const config& cfg) : cfg_(cfg), state_(cfg) {
     auto contexts = make_tls_contexts(cfg);
     if (auto* error = std::get_if<config_error>(&contexts)) throw std::runtime_error(error->message);
     state_.tls = std::move(std::get<tls_contexts>(contexts));
+    use_cluster_key_names(cfg.redis.cluster.enabled());
+    // Before the workers, whose cluster backends read it. It runs on the acceptor's thread: a
+    // lookup is rare and must not wait behind a busy worker.
+    if (cfg.redis.cluster.enabled())
+        state_.cluster = std::make_shared<cluster_watch>(accept_ctx_.get_executor(), cfg, cluster_stats_,
+                                                         state_.tls.redis.get());
     for (int i = 0; i < cfg.threads; ++i) {
         workers_.push_back(std::make_unique<worker>(state_, i));
         state_.workers.push_back(workers_.back().get());
@@ -134,6 +180,8 @@ server::~server() {
     stop();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
+    // Its timer belongs to accept_ctx_, which goes before state_: let go of it first.
+    state_.cluster.reset();
 }
 
 namespace {
@@ -213,15 +261,20 @@ void server::run() {
     std::string listening = cfg_.listen_enabled ? cfg_.listen.to_string() : std::string();
     if (cfg_.tls.enabled())
         listening += (listening.empty() ? "" : " and ") + cfg_.tls.listen->to_string() + " (TLS)";
-    spdlog::info("herdguard listening on {} -> redis {}{} ({} thread{}, {} route{})", listening,
-                 cfg_.redis.addr.to_string(), cfg_.redis.tls.enabled ? " (TLS)" : "", cfg_.threads,
+    const std::string redis = cfg_.redis.cluster.enabled()
+                                  ? fmt::format("the cluster of {} seed{}", cfg_.redis.cluster.seeds.size(),
+                                                cfg_.redis.cluster.seeds.size() == 1 ? "" : "s")
+                                  : "redis " + cfg_.redis.addr.to_string();
+    spdlog::info("herdguard listening on {} -> {}{} ({} thread{}, {} route{})", listening, redis,
+                 cfg_.redis.tls.enabled ? " (TLS)" : "", cfg_.threads,
                  cfg_.threads == 1 ? "" : "s", cfg_.routes.size(), cfg_.routes.size() == 1 ? "" : "s");
     if (cfg_.redis.tls.enabled && !cfg_.redis.tls.verify)
         spdlog::warn("redis.tls.verify is false: Redis's certificate is not checked (no protection "
                      "against a man in the middle)");
 
+    if (state_.cluster) state_.cluster->start();
     for (auto& w : workers_) {
-        for (int i = 0; i < cfg_.redis.connections_per_thread; ++i) {
+        for (int i = 0; i < cfg_.redis.connections_per_thread && !state_.cluster; ++i) {
             auto c = std::make_shared<redis_connection>(w->ctx.get_executor(), cfg_.redis,
                                                         redis_connection::mode::shared, w->stats, &state_.registry,
                                                         state_.tls.redis.get());
@@ -290,6 +343,7 @@ void server::stop() {
         if (cfg_.tls.enabled() && cfg_.tls.listen->is_unix) ::unlink(cfg_.tls.listen->host.c_str());
     });
     if (l1_tracking_) l1_tracking_->stop();
+    if (state_.cluster) state_.cluster->stop();
     for (auto& w : workers_) w->ctx.stop();
     accept_ctx_.stop();
 }

@@ -16,6 +16,7 @@
 #include "herdguard/server/local_commands.h"
 #include "herdguard/resp/reply.h"
 #include "herdguard/tls/tls_context.h"
+#include "herdguard/upstream/cluster_plan.h"
 #include "herdguard/util/strings.h"
 
 namespace herdguard {
@@ -307,7 +308,7 @@ void session::stop_reading() {
 // Deciding and executing.
 
 planning_context session::planning() const {
-    return {private_ != nullptr, !worker_.server.herd.empty(), cfg_.redis.database};
+    return {private_ != nullptr, !worker_.server.herd.empty(), cfg_.redis.database, cfg_.redis.cluster.enabled()};
 }
 
 session::routed_keys session::find_routes(const resp::request& req, const command_plan& p) const {
@@ -389,6 +390,10 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
                 break;
             }
             stats_.commands_local.add();
+            if (cfg_.redis.cluster.enabled()) {
+                reply_local(plan_cluster_command(argv).local_reply);
+                return;
+            }
             state_.db_default = true;
             reply_local("+OK\r\n");
             return;

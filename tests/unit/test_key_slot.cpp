@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "herdguard/herd/read_through.h"
 #include "herdguard/resp/key_slot.h"
 
 using namespace herdguard::resp;
@@ -50,6 +51,12 @@ TEST_CASE("key slot: every slot has a short brace-free tag of its own", "[cluste
 }
 
 TEST_CASE("key slot: derived keys share the value key's slot, over 100k random keys", "[cluster]") {
+    // The names the herd engine really uses in front of a cluster (read_through.h).
+    herdguard::use_cluster_key_names(true);
+    struct back_to_one_redis {
+        ~back_to_one_redis() { herdguard::use_cluster_key_names(false); }
+    } restore;  // even when a REQUIRE below fails: other tests expect the plain names
+    CHECK(herdguard::lock_key("{a}b") == "herdguard:{" + std::string(tag_of_slot(key_slot("a"))) + "}:lock:{a}b");
     std::mt19937_64 rng(20261205);
     const std::string_view awkward[] = {"{", "}", "{}", "{{", "}}", "{a}", "{{a}}", "a{", "}a{", "{}{b}", ""};
     std::uniform_int_distribution<int> len(0, 24), byte(0, 255), pick(0, 10), kind(0, 3);
@@ -60,8 +67,15 @@ TEST_CASE("key slot: derived keys share the value key's slot, over 100k random k
             else key += static_cast<char>(byte(rng));
         }
         const auto slot = key_slot(key);
-        const std::string lock = "herdguard:{" + std::string(tag_of_slot(slot)) + "}:lock:" + key;
         INFO("key of " << key.size() << " bytes, slot " << slot);
-        REQUIRE(key_slot(lock) == slot);
+        REQUIRE(key_slot(herdguard::lock_key(key)) == slot);
+        REQUIRE(key_slot(herdguard::negative_key(key)) == slot);
+        REQUIRE(key_slot(herdguard::failure_key(key)) == slot);
     }
+}
+
+TEST_CASE("key slot: in front of one Redis the derived keys keep their plain names", "[cluster]") {
+    CHECK(herdguard::lock_key("{a}b") == "herdguard:lock:{a}b");
+    CHECK(herdguard::negative_key("k") == "herdguard:neg:k");
+    CHECK(herdguard::failure_key("k") == "herdguard:fail:k");
 }

@@ -130,6 +130,11 @@ std::int64_t early_window_ms(const route_runtime& r);
 std::string lock_key(std::string_view key);      // lease lock: "herdguard:lock:<key>"
 std::string negative_key(std::string_view key);  // remembered 404: "herdguard:neg:<key>"
 std::string failure_key(std::string_view key);   // remembered failure: "herdguard:fail:<key>"
+// In front of a cluster the lease scripts touch the key and these together, so they must share
+// its slot. Wrapping the key in braces breaks on keys that have braces already (redisson #1098);
+// instead they carry a brace-free tag of the key's slot (resp::tag_of_slot):
+// "herdguard:{<tag>}:lock:<key>". Set once at startup, before any thread reads it.
+void use_cluster_key_names(bool on);
 
 // A load in flight, for HERDGUARD FLIGHTS.
 struct flight_info {

@@ -24,6 +24,10 @@ public:
     virtual std::vector<counter_value> summed_counters() const = 0;  // every worker's
     virtual std::uint64_t clients_connected() const = 0;
     virtual redis_links shared_redis_links() const = 0;
+    // /readyz: Redis can be reached. In front of one Redis, a shared connection is up; in front
+    // of a cluster, the slot map is known and its last refresh succeeded (connections to the
+    // masters are made on first use).
+    virtual bool redis_ready() const { return shared_redis_links().up > 0; }
     // Private Redis connections that clients hold now (stateful modes: MULTI, blocking, pub/sub...).
     virtual std::int64_t private_redis_connections() const = 0;
     // The keys read most in the last second, all workers (stats/hot_keys.h); at most `n`.

@@ -21,6 +21,7 @@ struct planning_context {
     bool has_private = false;        // the client already holds a private Redis connection
     bool routes_configured = false;  // at least one route: GET and MGET may be read-through
     std::int64_t configured_db = 0;  // redis.database: SELECT of it stays on the shared connection
+    bool cluster = false;            // redis.cluster: SELECT is answered here (0 only, as a cluster)
 };
 
 // A GET or MGET that may be read-through. Which routes match is the herd engine's business: the

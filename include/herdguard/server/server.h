@@ -39,6 +39,8 @@ private:
     struct acceptor_impl;
 
     const config& cfg_;
+    // The cluster map's lookups count here (they run on the acceptor's thread, not a worker's).
+    worker_stats cluster_stats_;
     server_state state_;
     asio::io_context accept_ctx_{1};
     std::vector<std::unique_ptr<worker>> workers_;

@@ -27,6 +27,8 @@ namespace asio = boost::asio;
 // State every worker reads; owned by the server, outlives all workers. It is also what INFO,
 // /metrics and the admin endpoints read (stats_source), defined in server.cpp.
 struct worker;
+class cluster_watch;
+class cluster_backend;
 struct server_state final : stats_source {
     explicit server_state(const config& c) : cfg(c), herd(c.routes), hot_keys(static_cast<std::size_t>(c.threads)) {}
     std::vector<counter_value> summed_counters() const override;
@@ -35,6 +37,7 @@ struct server_state final : stats_source {
         return private_connections_open.load(std::memory_order_relaxed);
     }
     redis_links shared_redis_links() const override;
+    bool redis_ready() const override;
     std::vector<hot_key_board::rate> hot_keys_now(std::size_t n) const override { return hot_keys.top(n); }
     const herd_engine& read_through() const override { return herd; }
     const config& cfg;
@@ -49,6 +52,8 @@ struct server_state final : stats_source {
     herd_engine herd;
     hot_key_board hot_keys;  // every worker's last second of sampled reads (stats/hot_keys.h)
     std::vector<worker*> workers;  // for INFO: every worker's counters
+    // redis.cluster: the slot map, learned and refreshed for every worker (cluster_watch.h).
+    std::shared_ptr<cluster_watch> cluster;
 };
 
 class shared_connections;
@@ -81,6 +86,11 @@ struct worker {
     std::unique_ptr<shared_connections> shared_resp3;  // null until the first RESP3 client
     // shared_resp3 once complete, for other threads (/readyz, metrics): its list never changes.
     std::atomic<const shared_connections*> shared_resp3_published{nullptr};
+    // redis.cluster instead of redis.address: the cluster's masters behind the same backend
+    // calls (cluster_backend.h), for RESP2 and, from the first RESP3 client, RESP3.
+    std::unique_ptr<cluster_backend> cluster;
+    std::unique_ptr<cluster_backend> cluster_resp3;
+    std::atomic<const cluster_backend*> cluster_resp3_published{nullptr};
     herd_context herd;  // what the herd engine may use of this worker
 };
 

@@ -30,6 +30,12 @@ namespace herdguard {
     X(redis_pushes_dropped, "RESP3 pushes on shared redis connections, which name no client")       \
     X(private_connections, "private redis connections opened for stateful clients")                \
     X(tls_handshake_failures, "client TLS handshakes that failed or timed out (tls.listen)")        \
+    X(cluster_moved, "MOVED redirects followed (redis.cluster)")                                    \
+    X(cluster_ask, "ASK redirects followed (redis.cluster)")                                        \
+    X(cluster_retries, "TRYAGAIN, CLUSTERDOWN, LOADING or READONLY replies retried (redis.cluster)") \
+    X(cluster_redirect_limit, "commands failed at redis.cluster.max_redirects")                   \
+    X(cluster_split_commands, "multi-key commands split by slot (redis.cluster)")                 \
+    X(cluster_private_reused, "private cluster connections taken from the pool, not opened")      \
     X(bytes_in, "bytes read from clients")                                                         \
     X(bytes_out, "bytes written to clients")
 
