@@ -148,6 +148,7 @@ struct herdguard_options {
 };
 
 // The proxy under test: HERDGUARD_BINARY --listen 127.0.0.1:P --redis 127.0.0.1:R --threads N
+// (no --redis when R is 0: the config names a cluster instead)
 // --log-level warn --admin off [--config FILE] [extra...] (--admin per herdguard_options::admin).
 // Waits until it answers PING.
 class herdguard_proc {

@@ -105,15 +105,9 @@ herdguard_proc::herdguard_proc(const temp_dir& dir, std::uint16_t redis_port,
     }
     for (int attempt = 0;; ++attempt) {
         port_ = free_port();
-        std::vector<std::string> argv{herdguard_binary(),
-                                      "--listen",
-                                      "127.0.0.1:" + std::to_string(port_),
-                                      "--redis",
-                                      "127.0.0.1:" + std::to_string(redis_port),
-                                      "--threads",
-                                      std::to_string(opts.threads),
-                                      "--log-level",
-                                      opts.log_level};
+        std::vector<std::string> argv{herdguard_binary(), "--listen", "127.0.0.1:" + std::to_string(port_)};
+        if (redis_port != 0) argv.insert(argv.end(), {"--redis", "127.0.0.1:" + std::to_string(redis_port)});
+        argv.insert(argv.end(), {"--threads", std::to_string(opts.threads), "--log-level", opts.log_level});
         if (opts.admin == "auto") {
             // Two free_port() calls in a row may well return the same port.
             do {

@@ -13,19 +13,6 @@
 using namespace herdguard;
 using namespace herdguard::test;
 
-namespace {
-
-// The raw reply of one command, for resp::decode_reply.
-std::string raw_reply(std::uint16_t port, const std::vector<std::string>& argv) {
-    raw_conn c(port);
-    std::string req = "*" + std::to_string(argv.size()) + "\r\n";
-    for (const auto& a : argv) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-    REQUIRE(c.send(req));
-    return c.read_reply(5s);
-}
-
-}  // namespace
-
 TEST_CASE("cluster: key slots agree with CLUSTER KEYSLOT, slot maps with every node", "[integration][cluster]") {
     temp_dir dir;
     redis_cluster cluster(dir);

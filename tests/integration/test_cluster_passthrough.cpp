@@ -1,0 +1,197 @@
+// A cluster-unaware client in front of a real six-node cluster (issue 13): every command family's
+// rule (upstream/cluster_plan.h) carried out through herdguard, compared with what the cluster
+// holds when asked node by node.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <thread>
+
+#include "cluster_helpers.h"
+
+using namespace herdguard;
+using namespace herdguard::test;
+
+namespace {
+
+// Three keys on three different masters, and two that share a slot through a hash tag.
+struct spread_keys {
+    std::vector<std::string> one_per_master;
+    explicit spread_keys(const redis_cluster& cluster) {
+        for (auto& keys : keys_per_master(cluster.port(0), "k:", 1)) one_per_master.push_back(keys.front());
+    }
+};
+
+std::string direct_get(const redis_cluster& cluster, const std::string& key) {
+    client c(owner_port(cluster.port(0), key));
+    return c.cmd({"GET", key});
+}
+
+}  // namespace
+
+TEST_CASE("cluster: keys reach their owners; multi-key and keyless commands are split and merged",
+          "[integration][cluster]") {
+    temp_dir dir;
+    redis_cluster cluster(dir);
+    auto proxy = cluster_proxy(dir, cluster);
+    client c(proxy->port());
+    const spread_keys k(cluster);
+    REQUIRE(k.one_per_master.size() == 3);
+    const auto& a = k.one_per_master[0];
+    const auto& b = k.one_per_master[1];
+    const auto& d = k.one_per_master[2];
+
+    // Each key is written where the cluster says it lives.
+    for (const auto& key : k.one_per_master) CHECK(c.cmd({"SET", key, "v-" + key}) == "+OK");
+    for (const auto& key : k.one_per_master) CHECK(direct_get(cluster, key) == "$v-" + key);
+
+    // MGET across masters, in request order, with a missing key.
+    CHECK(c.cmd({"MGET", d, "missing", a, b}) == "*[$v-" + d + ", (nil), $v-" + a + ", $v-" + b + "]");
+    // MSET across masters, then EXISTS / TOUCH / DEL / UNLINK summed.
+    CHECK(c.cmd({"MSET", a, "1", b, "2", d, "3"}) == "+OK");
+    CHECK(c.cmd({"MGET", a, b, d}) == "*[$1, $2, $3]");
+    CHECK(c.cmd({"EXISTS", a, b, d, "missing", a}) == ":4");
+    CHECK(c.cmd({"TOUCH", a, b}) == ":2");
+    CHECK(c.cmd({"DEL", a, "missing", b}) == ":2");
+    CHECK(c.cmd({"UNLINK", d}) == ":1");
+    CHECK(c.cmd({"MGET", a, b, d}) == "*[(nil), (nil), (nil)]");
+    // A wrong type inside MGET is nil, as MGET says; the other keys are unaffected.
+    CHECK(c.cmd({"LPUSH", b, "x"}) == ":1");
+    CHECK(c.cmd({"SET", a, "va"}) == "+OK");
+    CHECK(c.cmd({"MGET", a, b}) == "*[$va, (nil)]");
+
+    // Other multi-key commands across slots: Redis's own CROSSSLOT, unchanged.
+    const std::string crossslot = c.cmd({"SUNION", a, d});
+    CHECK(crossslot.rfind("-CROSSSLOT", 0) == 0);
+    // Keys that share a tag share a slot: one node, no error.
+    CHECK(c.cmd({"SADD", "{t}s1", "x"}) == ":1");
+    CHECK(c.cmd({"SADD", "{t}s2", "y"}) == ":1");
+    CHECK(c.cmd({"SUNION", "{t}s1", "{t}s2"}).find("$x") != std::string::npos);
+
+    // Keyless: DBSIZE sums every master; KEYS concatenates; SCAN walks them all.
+    client direct0(cluster.port(0));
+    CHECK(c.cmd({"FLUSHALL"}) == "+OK");
+    std::set<std::string> written;
+    for (int i = 0; i < 60; ++i) {
+        const std::string key = "scan:" + std::to_string(i);
+        REQUIRE(c.cmd({"SET", key, "1"}) == "+OK");
+        written.insert(key);
+    }
+    CHECK(c.cmd({"DBSIZE"}) == ":60");
+    const auto keys = c.cmd_reply({"KEYS", "scan:*"});
+    CHECK(keys.elements.size() == 60);
+    std::set<std::string> scanned;
+    std::string cursor = "0";
+    int rounds = 0;
+    do {
+        const auto r = c.cmd_reply({"SCAN", cursor, "COUNT", "7"});
+        REQUIRE(r.elements.size() == 2);
+        cursor = r.elements[0].str;
+        for (const auto& e : r.elements[1].elements) scanned.insert(e.str);
+    } while (cursor != "0" && ++rounds < 1000);
+    CHECK(scanned == written);
+    CHECK(c.cmd({"SCAN", "not-a-number"}).rfind("-ERR invalid cursor", 0) == 0);
+
+    // SCRIPT LOAD reaches every master, so EVALSHA works for keys on any of them.
+    const std::string sha = c.cmd_reply({"SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"}).str;
+    REQUIRE(sha.size() == 40);
+    for (const auto& key : k.one_per_master) {
+        REQUIRE(c.cmd({"SET", key, "s-" + key}) == "+OK");
+        CHECK(c.cmd({"EVALSHA", sha, "1", key}) == "$s-" + key);
+    }
+
+    // The app sees one endpoint: INFO says cluster_enabled:0; SELECT 0 works, others do not.
+    CHECK(c.cmd({"INFO", "cluster"}).find("cluster_enabled:0") != std::string::npos);
+    CHECK(c.cmd({"SELECT", "0"}) == "+OK");
+    CHECK(c.cmd({"SELECT", "1"}) == "-ERR SELECT is not allowed in cluster mode");
+    CHECK(c.cmd({"PING"}) == "+PONG");
+}
+
+TEST_CASE("cluster: a pipeline across masters keeps its order", "[integration][cluster]") {
+    temp_dir dir;
+    redis_cluster cluster(dir);
+    auto proxy = cluster_proxy(dir, cluster);
+    const auto per_master = keys_per_master(cluster.port(0), "p:", 20);
+    client c(proxy->port(), 5s);
+    std::vector<std::vector<std::string>> commands;
+    std::vector<std::string> expected;
+    for (std::size_t i = 0; i < 20; ++i)
+        for (const auto& keys : per_master) {
+            commands.push_back({"INCR", keys[i]});
+            expected.push_back(":1");
+            commands.push_back({"APPEND", keys[i], "x"});
+            expected.push_back(":2");
+            commands.push_back({"GET", keys[i]});
+            expected.push_back("$1x");
+        }
+    CHECK(c.pipeline(commands) == expected);
+}
+
+TEST_CASE("cluster: transactions, WATCH, blocking commands and pub/sub on the right node",
+          "[integration][cluster]") {
+    temp_dir dir;
+    redis_cluster cluster(dir);
+    auto proxy = cluster_proxy(dir, cluster);
+    const auto per_master = keys_per_master(cluster.port(0), "t:", 2);
+    const auto& a = per_master[0][0];
+    const auto& b = per_master[1][0];
+
+    client c(proxy->port());
+    // MULTI before any key: held until the first key names the node.
+    for (int round = 0; round < 5; ++round) {
+        CHECK(c.cmd({"MULTI"}) == "+OK");
+        CHECK(c.cmd({"INCR", a}) == "+QUEUED");
+        CHECK(c.cmd({"INCR", a}) == "+QUEUED");
+        CHECK(c.cmd({"EXEC"}) == "*[:" + std::to_string(2 * round + 1) + ", :" + std::to_string(2 * round + 2) + "]");
+        // Between transactions, the client's commands go anywhere again.
+        CHECK(c.cmd({"SET", b, "after"}) == "+OK");
+        CHECK(c.cmd({"GET", b}) == "$after");
+    }
+    // Pooled: five transactions, not five connections.
+    const auto counters = info_fields(c.cmd_reply({"INFO", "herdguard"}).str);
+    CHECK(std::stoll(counters.at("cluster_private_reused")) >= 3);
+
+    // A transaction on another node works the same.
+    CHECK(c.cmd({"MULTI"}) == "+OK");
+    CHECK(c.cmd({"SET", b, "tx"}) == "+QUEUED");
+    CHECK(c.cmd({"EXEC"}) == "*[+OK]");
+    // A key of another slot inside a transaction: CROSSSLOT, as a cluster says.
+    CHECK(c.cmd({"MULTI"}) == "+OK");
+    CHECK(c.cmd({"GET", a}) == "+QUEUED");
+    CHECK(c.cmd({"GET", b}).rfind("-CROSSSLOT", 0) == 0);
+    CHECK(c.cmd({"EXEC"}).rfind("-EXECABORT", 0) == 0);
+
+    // WATCH: a write by another client aborts the transaction.
+    client other(proxy->port());
+    CHECK(c.cmd({"WATCH", a}) == "+OK");
+    CHECK(other.cmd({"SET", a, "changed"}) == "+OK");
+    CHECK(c.cmd({"MULTI"}) == "+OK");
+    CHECK(c.cmd({"SET", a, "mine"}) == "+QUEUED");
+    CHECK(c.cmd({"EXEC"}) == "(nil)");
+    CHECK(c.cmd({"GET", a}) == "$changed");
+
+    // BLPOP waits on the list's owner and is woken by a push through another client.
+    client blocked(proxy->port(), 5s);
+    blocked.append({"BLPOP", b + ":list", "5"});
+    REQUIRE(blocked.flush());
+    REQUIRE(eventually(
+        [&] {
+            client owner(owner_port(cluster.port(0), b + ":list"));
+            return owner.cmd({"INFO", "clients"}).find("blocked_clients:1") != std::string::npos;
+        },
+        3s));
+    CHECK(other.cmd({"RPUSH", b + ":list", "woken"}) == ":1");
+    CHECK(blocked.get_reply() == "*[$" + b + ":list, $woken]");
+    CHECK(blocked.cmd({"GET", a}) == "$changed");  // and then on as before
+
+    // SUBSCRIBE and PUBLISH (broadcast across the cluster) meet whatever nodes they land on.
+    client sub(proxy->port(), 3s);
+    CHECK(sub.cmd({"SUBSCRIBE", "news"}) == "*[$subscribe, $news, :1]");
+    REQUIRE(eventually([&] { return other.cmd({"PUBLISH", "news", "hello"}) != ":0"; }, 3s));
+    CHECK(sub.get_reply() == "*[$message, $news, $hello]");
+
+    // SSUBSCRIBE goes to the shard channel's owner; SPUBLISH through the proxy reaches it.
+    client ssub(proxy->port(), 3s);
+    CHECK(ssub.cmd({"SSUBSCRIBE", b}) == "*[$ssubscribe, $" + b + ", :1]");
+    CHECK(other.cmd({"SPUBLISH", b, "sharded"}) == ":1");
+    CHECK(ssub.get_reply() == "*[$smessage, $" + b + ", $sharded]");
+}
