@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <limits>
+#include <unordered_map>
 
 #include "herdguard/resp/key_slot.h"
 #include "herdguard/resp/reply.h"
@@ -14,14 +15,22 @@ namespace {
 
 constexpr std::string_view ok_reply = "+OK\r\n";
 
+bool is_array(std::string_view reply) {
+    const auto type = resp::reply_view(reply).type();
+    return type == resp::reply_type::array || type == resp::reply_type::set;
+}
+
 // The elements of an array (or RESP3 set) reply, as the exact bytes of each; nullopt when the
 // reply is not an array or does not frame.
 std::optional<std::vector<std::string_view>> elements_of(std::string_view reply) {
     const resp::reply_view view(reply);
-    if (view.type() != resp::reply_type::array && view.type() != resp::reply_type::set) return std::nullopt;
+    if (!is_array(reply)) return std::nullopt;
     std::int64_t count = 0;
     if (!resp::parse_int64(view.line(), count) || count < 0) return std::nullopt;
     std::size_t at = reply.find("\r\n") + 2;
+    // Every element takes at least 3 bytes ("_\r\n"): a larger count is a broken header, and
+    // reserving it would throw.
+    if (static_cast<std::uint64_t>(count) > (reply.size() - at) / 3) return std::nullopt;
     std::vector<std::string_view> out;
     out.reserve(static_cast<std::size_t>(count));
     resp::reply_framer framer;
@@ -44,9 +53,13 @@ std::string unreadable() { return resp::error_reply("ERR herdguard: unreadable r
 
 std::string values_in_order(std::span<const std::string> replies, std::span<const cluster_part> parts,
                             std::size_t total_keys) {
+    // A missing reply or a position past the end would send the client values it never had.
+    if (replies.size() != parts.size()) return unreadable();
     std::vector<std::string_view> values(total_keys, "$-1\r\n");
-    for (std::size_t p = 0; p < parts.size() && p < replies.size(); ++p) {
+    for (std::size_t p = 0; p < parts.size(); ++p) {
         const auto& positions = parts[p].positions;
+        for (auto pos : positions)
+            if (pos >= total_keys) return unreadable();
         if (resp::reply_view(replies[p]).is_error()) {
             for (auto pos : positions) values[pos] = replies[p];
             continue;
@@ -130,19 +143,21 @@ std::vector<cluster_part> split_by_slot(std::span<const std::string_view> argv, 
     std::vector<cluster_part> parts;
     const std::size_t stride = plan.stride == 0 ? 1 : plan.stride;
     if (argv.size() <= plan.first_key || (argv.size() - plan.first_key) % stride != 0) return parts;
+    // Slot to index in `parts`: an MGET of thousands of keys has about as many slots, and a
+    // linear search per key would be quadratic on the worker's thread.
+    std::unordered_map<std::uint16_t, std::size_t> part_of_slot;
     std::size_t key_index = 0;
     for (std::size_t i = plan.first_key; i < argv.size(); i += stride, ++key_index) {
         const auto slot = resp::key_slot(argv[i]);
-        cluster_part* part = nullptr;
-        for (auto& p : parts)
-            if (p.slot == slot) part = &p;
-        if (part == nullptr) {
-            part = &parts.emplace_back();
-            part->slot = slot;
-            part->argv.assign(argv.begin(), argv.begin() + static_cast<std::ptrdiff_t>(plan.first_key));
+        const auto [found, added] = part_of_slot.try_emplace(slot, parts.size());
+        if (added) {
+            auto& fresh = parts.emplace_back();
+            fresh.slot = slot;
+            fresh.argv.assign(argv.begin(), argv.begin() + static_cast<std::ptrdiff_t>(plan.first_key));
         }
-        part->positions.push_back(key_index);
-        part->argv.insert(part->argv.end(), argv.begin() + static_cast<std::ptrdiff_t>(i),
+        cluster_part& part = parts[found->second];
+        part.positions.push_back(key_index);
+        part.argv.insert(part.argv.end(), argv.begin() + static_cast<std::ptrdiff_t>(i),
                           argv.begin() + static_cast<std::ptrdiff_t>(i + stride));
     }
     return parts;
@@ -172,7 +187,7 @@ std::optional<scan_position> decode_scan_cursor(std::string_view cursor, std::si
 std::optional<std::string> rewrite_scan_reply(std::string_view reply, std::size_t index, std::size_t masters) {
     if (resp::reply_view(reply).is_error()) return std::string(reply);
     const auto elements = elements_of(reply);
-    if (!elements || elements->size() != 2) return std::nullopt;
+    if (!elements || elements->size() != 2 || !is_array((*elements)[1])) return std::nullopt;
     const auto cursor = resp::reply_view((*elements)[0]).bulk();
     std::uint64_t node_cursor = 0;
     if (!cursor || !parse_u64(*cursor, node_cursor)) return std::nullopt;
