@@ -127,3 +127,45 @@ median() {  # [decimals] values on stdin -> median (mean of the middle two for a
     sort -g | awk -v d="${1:-2}" '{v[NR] = $1} END {if (NR == 0) exit; f = "%." d "f";
         if (NR % 2) printf f, v[(NR + 1) / 2]; else printf f, (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
+
+# A Redis Cluster of six nodes (3 masters, 3 replicas, cluster-node-timeout 1000) on free ports
+# whose bus ports (port + 10000) are free too, their files in $work/<port>; waits for
+# cluster_state:ok on every node. Sets the array `nodes` (ports) and `node_pids`.
+bench_start_cluster() {
+    local p _ ok
+    nodes=()
+    node_pids=()
+    while [ "${#nodes[@]}" -lt 6 ]; do
+        free_port_into p
+        [ -n "$(ss -Htan "( sport = :$((p + 10000)) )" 2>/dev/null)" ] && continue
+        mkdir -p "$work/$p"
+        bench_cluster_node "$p"
+        nodes+=("$p")
+    done
+    local create=()
+    for p in "${nodes[@]}"; do create+=("127.0.0.1:$p"); done
+    redis-cli --cluster create "${create[@]}" --cluster-replicas 1 --cluster-yes >"$work/create.log" 2>&1 ||
+        die "cluster create failed: $(tail -3 "$work/create.log")"
+    bench_wait_cluster_ok || die "the cluster never reached cluster_state:ok"
+}
+bench_cluster_node() {  # port: starts (or restarts, same files) one node; sets node_pids[port]
+    (cd "$work/$1" && exec redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
+        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+        --repl-diskless-sync-delay 0 --maxclients 10000 >>"$work/$1/redis.log" 2>&1) &
+    pids+=($!)
+    node_pids[$1]=$!
+    wait_ping "$1" $! || die "cluster node $1 did not start"
+}
+bench_wait_cluster_ok() {  # every node says cluster_state:ok and every replica has synced (20 s)
+    local _ ok p
+    for _ in $(seq 1 200); do
+        ok=1
+        for p in "${nodes[@]}"; do
+            redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+            redis-cli -p "$p" info replication 2>/dev/null | grep -Eq 'role:master|master_link_status:up' || ok=0
+        done
+        [ "$ok" = 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
