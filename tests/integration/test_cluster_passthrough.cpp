@@ -104,6 +104,12 @@ TEST_CASE("cluster: keys reach their owners; multi-key and keyless commands are 
     CHECK(c.cmd({"SELECT", "0"}) == "+OK");
     CHECK(c.cmd({"SELECT", "1"}) == "-ERR SELECT is not allowed in cluster mode");
     CHECK(c.cmd({"PING"}) == "+PONG");
+
+    // Ready once the map is known; the counters of the cluster path reach /metrics.
+    CHECK(http_get(proxy->admin_port(), "/readyz").status == 200);
+    const auto metrics = http_get(proxy->admin_port(), "/metrics").body;
+    CHECK(metrics.find("herdguard_cluster_split_commands") != std::string::npos);
+    CHECK(c.cmd({"HERDGUARD", "CONFIG"}).find("redis.cluster.seeds") != std::string::npos);
 }
 
 TEST_CASE("cluster: a pipeline across masters keeps its order", "[integration][cluster]") {
