@@ -36,7 +36,7 @@ namespace {
 
 std::unique_ptr<cluster_backend> make_cluster_backend(worker& w, bool resp3) {
     if (!w.server.cluster) return nullptr;
-    return std::make_unique<cluster_backend>(w.ctx.get_executor(), w.server.cfg, *w.server.cluster, w.stats,
+    return std::make_unique<cluster_backend>(w.ctx.get_executor(), w.server.cfg, w.server.cluster, w.stats,
                                              &w.server.registry, w.server.tls.redis.get(), resp3);
 }
 

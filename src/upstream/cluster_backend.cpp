@@ -58,7 +58,7 @@ public:
             case cluster_redirect::kind::moved:
                 b_.stats().cluster_moved.add();
                 if (!count_redirect(raw)) return;
-                b_.note_moved(r.slot, r.host + ":" + std::to_string(r.port));
+                b_.note_moved(r.slot, where(r));
                 b_.watch().refresh_soon("MOVED");
                 return send();
             case cluster_redirect::kind::ask: {
@@ -66,7 +66,7 @@ public:
                 if (!count_redirect(raw)) return;
                 // ASKING and the command, back to back on the same connection: ASKING holds for
                 // the next command only. The map stays: the slot is still the old owner's.
-                auto& there = b_.node(r.host + ":" + std::to_string(r.port));
+                auto& there = b_.node(where(r));
                 there.send_command({"ASKING"}, &discard_reply());
                 there.send(bytes_, this, no_timeout_);
                 return;
@@ -87,6 +87,17 @@ public:
     }
 
 private:
+    // The redirect's node. An endpoint announced as unknown comes without a host ("MOVED 1
+    // :6380"): the same host as the node that answered, as the slot map reads it too.
+    std::string where(const cluster_redirect& r) {
+        std::string host = r.host;
+        if (host.empty() || host == "?") {
+            const std::string asked = b_.slot_address(slot_);
+            host = asked.substr(0, asked.rfind(':'));
+        }
+        return host + ":" + std::to_string(r.port);
+    }
+
     bool count_redirect(std::string_view raw) {
         if (++redirects_ <= b_.cfg().redis.cluster.max_redirects) return true;
         b_.stats().cluster_redirect_limit.add();
@@ -220,16 +231,16 @@ std::string rewrite_scan(std::string_view raw, std::size_t index, std::size_t co
 
 }  // namespace
 
-cluster_backend::cluster_backend(asio::any_io_executor ex, const config& cfg, cluster_watch& watch, worker_stats& stats,
-                                 shared_connection_registry* registry, asio::ssl::context* tls, bool resp3)
-    : ex_(ex), cfg_(cfg), watch_(watch), stats_(stats), registry_(registry), tls_(tls), resp3_(resp3),
+cluster_backend::cluster_backend(asio::any_io_executor ex, const config& cfg, std::shared_ptr<cluster_watch> watch,
+                                 worker_stats& stats, shared_connection_registry* registry, asio::ssl::context* tls,
+                                 bool resp3)
+    : ex_(ex), cfg_(cfg), watch_(std::move(watch)), stats_(stats), registry_(registry), tls_(tls), resp3_(resp3),
       slot_conn_(resp::slot_count, nullptr) {}
 
-cluster_backend::~cluster_backend() {
-    for (auto& [addr, c] : nodes_) c->stop();
-    for (auto& [addr, idle] : pool_)
-        for (auto& c : idle) c->stop();
-}
+// The connections are not stopped here: stopping fails what they hold, which would run handlers
+// (sessions, links) in the middle of the worker's teardown. The io_context's destruction drops
+// them, as it does one Redis's shared connections.
+cluster_backend::~cluster_backend() = default;
 
 cluster_backend::link_counts cluster_backend::links() const {
     std::lock_guard lock(nodes_mutex_);
@@ -242,8 +253,8 @@ cluster_backend::link_counts cluster_backend::links() const {
 }
 
 std::string cluster_backend::no_map_error() const {
-    const std::string why = watch_.last_error();
-    if (!watch_.has_map())
+    const std::string why = watch_->last_error();
+    if (!watch_->has_map())
         return resp::error_reply("CLUSTERDOWN herdguard: the cluster's slot map is not known yet" +
                                  (why.empty() ? std::string() : " (" + why + ")"));
     return resp::error_reply("CLUSTERDOWN Hash slot not served");
@@ -251,10 +262,10 @@ std::string cluster_backend::no_map_error() const {
 
 // One relaxed load per command; a new map (rare) empties what was learned from the old one.
 void cluster_backend::sync_map() {
-    const auto v = watch_.version();
+    const auto v = watch_->version();
     if (v == version_) return;
     version_ = v;
-    map_ = watch_.current();
+    map_ = watch_->current();
     std::fill(slot_conn_.begin(), slot_conn_.end(), nullptr);
     moved_.clear();
     masters_.clear();
@@ -358,7 +369,7 @@ void cluster_backend::send_slot(std::uint16_t slot, std::string bytes, reply_han
 void cluster_backend::send_node(const std::string& address, std::string bytes, reply_handler* handler,
                                 bool no_timeout) {
     if (address.empty()) {
-        watch_.refresh_soon("no master known");
+        watch_->refresh_soon("no master known");
         if (handler != nullptr) handler->on_failure(no_map_error());
         return;
     }

@@ -1,9 +1,14 @@
 #include "herdguard/upstream/cluster_link.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "herdguard/resp/command_keys.h"
 #include "herdguard/resp/key_slot.h"
+#include "herdguard/resp/reply.h"
+#include "herdguard/resp/reply_value.h"
+#include "herdguard/upstream/cluster_redirect.h"
+#include "herdguard/upstream/cluster_watch.h"
 #include "herdguard/upstream/cluster_backend.h"
 #include "herdguard/upstream/redis_connection.h"
 #include "herdguard/util/strings.h"
@@ -105,6 +110,10 @@ void cluster_link::stop() {
         auto c = std::move(conn_);
         c->stop();
     }
+    auto shards = std::move(shards_);
+    shards_.clear();
+    for (auto& [addr, s] : shards)
+        if (s.conn) s.conn->stop();
     push_sink_ = nullptr;
     on_closed_ = nullptr;
 }
@@ -126,14 +135,21 @@ void cluster_link::pass(const passthrough& cmd, reply_handler* handler) {
 
 void cluster_link::pump() {
     if (pumping_) return;  // a reply delivered synchronously below: the loop goes on
+    // A failure answered synchronously inside try_dispatch can run the session on, which may
+    // stop (RESET) and drop us: keep ourselves alive, and the command out of held_ while it is
+    // dispatched, so stop() never answers it a second time.
+    auto self = shared_from_this();
     pumping_ = true;
     while (!held_.empty() && !stopped_) {
-        // A deque keeps references to its elements valid across push_back (pass() re-entered
-        // from a reply delivered inside try_dispatch).
-        held& h = held_.front();
-        std::vector<std::string_view> argv(h.argv.begin(), h.argv.end());
-        if (!try_dispatch(argv, {}, h.handler, h.no_timeout, h.relayed)) break;
+        held h = std::move(held_.front());
         held_.pop_front();
+        std::vector<std::string_view> argv(h.argv.begin(), h.argv.end());
+        if (!try_dispatch(argv, {}, h.handler, h.no_timeout, h.relayed)) {
+            // try_dispatch did nothing: back to the front, unless stop() has answered it already.
+            if (!stopped_) held_.push_front(std::move(h));
+            else if (h.handler != nullptr) h.handler->on_failure(closed_reply);
+            break;
+        }
     }
     pumping_ = false;
 }
@@ -141,9 +157,34 @@ void cluster_link::pump() {
 // Sends the command now if its turn has come; false (and nothing done) if it must wait.
 bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::string_view raw, reply_handler* handler,
                                 bool no_timeout, bool relayed) {
+    if (!argv.empty() && (iequals(argv[0], "ssubscribe") || iequals(argv[0], "sunsubscribe"))) {
+        // Their confirmations stream to the client: only once everything before has answered.
+        if (shared_pending_ > 0 || bound_pending_ > 0) return false;
+        if (shard_command(argv, raw, handler)) return true;
+    }
+    if (argv.size() == 2 && iequals(argv[0], "client") && iequals(argv[1], "getname") && !in_mode()) {
+        // The name is the link's (replayed on each node connection), not one node's: answered
+        // here rather than pinning the client to a master to ask one.
+        std::string reply = "$-1\r\n";
+        for (const auto& n : names_)
+            if (n.size() == 3 && iequals(n[1], "setname") && !n[2].empty()) {
+                reply.clear();
+                resp::append_bulk(reply, n[2]);
+            }
+        answer_now(handler, std::move(reply));
+        return true;
+    }
     const effect e = effect_of(argv, no_timeout, relayed);
     const passthrough cmd{argv, raw, no_timeout};
     if (e == effect::name) {
+        // The last value of each attribute (SETNAME, SETINFO LIB-NAME, SETINFO LIB-VER).
+        const std::size_t id_len = iequals(argv[1], "setinfo") && argv.size() > 2 ? 3 : 2;
+        std::erase_if(names_, [&](const std::vector<std::string>& n) {
+            if (n.size() < id_len) return false;
+            for (std::size_t i = 1; i < id_len; ++i)
+                if (!iequals(n[i], argv[i])) return false;
+            return true;
+        });
         names_.emplace_back(argv.begin(), argv.end());
         if (conn_) {
             ++bound_pending_;
@@ -165,12 +206,21 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
         shared_.pass(cmd, new counted(weak_from_this(), false, handler));
         return true;
     }
+    if (conn_ && !in_mode() && e != effect::subscribe && e != effect::sticky) {
+        // Bound for a blocking command that is still answering, or idle: a command for another
+        // node waits for it, then takes a connection there.
+        const std::string address = address_for(argv);
+        if (address != conn_address_) {
+            if (bound_pending_ > 0) return false;
+            unbind_if_clean();
+        }
+    }
     if (!conn_) {
         if (e == effect::begin_multi || multi_deferred_) {
             if (defer_transaction(argv, e, handler)) return true;
         }
         if (shared_pending_ > 0) return false;  // earlier commands first
-        const std::string address = address_for(argv, e);
+        const std::string address = address_for(argv);
         if (address.empty()) {
             if (handler != nullptr) handler->on_failure(shared_.no_map_error());
             return true;
@@ -238,9 +288,7 @@ bool cluster_link::defer_transaction(std::span<const std::string_view> argv, eff
     return true;
 }
 
-std::string cluster_link::address_for(std::span<const std::string_view> argv, effect e) const {
-    if (e == effect::subscribe && argv.size() > 1 && iequals(argv[0], "ssubscribe"))
-        return shared_.slot_address(resp::key_slot(argv[1]));  // a shard channel lives in a slot
+std::string cluster_link::address_for(std::span<const std::string_view> argv) const {
     const std::string_view key = resp::first_key(argv);
     return key.empty() ? shared_.any_master() : shared_.slot_address(resp::key_slot(key));
 }
@@ -282,8 +330,17 @@ void cluster_link::bind(const std::string& address) {
 
 void cluster_link::apply(effect e) {
     switch (e) {
-        case effect::begin_multi: in_multi_ = true; tx_aborted_ = false; break;
-        case effect::end_multi: in_multi_ = false; watching_ = false; tx_slot_ = -1; tx_aborted_ = false; break;
+        case effect::begin_multi:
+            if (!in_multi_) tx_aborted_ = false;  // a nested MULTI leaves the transaction as it is
+            in_multi_ = true;
+            break;
+        case effect::end_multi:
+            if (!in_multi_) break;  // EXEC/DISCARD without MULTI: Redis keeps the WATCHes
+            in_multi_ = false;
+            watching_ = false;
+            tx_slot_ = -1;
+            tx_aborted_ = false;
+            break;
         case effect::watch: watching_ = true; break;
         case effect::unwatch:
             if (!in_multi_) {
@@ -301,6 +358,11 @@ void cluster_link::apply(effect e) {
 void cluster_link::unbind_if_clean() {
     if (!conn_ || in_mode() || bound_pending_ > 0) return;
     auto c = std::move(conn_);
+    // The next client that takes it from the pool must not show this one's name in CLIENT LIST.
+    if (!names_.empty()) {
+        static constexpr std::string_view unname[] = {"CLIENT", "SETNAME", ""};
+        c->send_command(unname, &discard_reply());
+    }
     shared_.give_back(conn_address_, std::move(c));
 }
 
@@ -315,6 +377,150 @@ void cluster_link::on_conn_closed(std::string_view reason) {
     }
     conn_.reset();  // idle between modes: nothing was lost
     pump();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shard channels (SSUBSCRIBE): a connection per node, kept subscribed across slot moves.
+
+cluster_link::shard_link* cluster_link::shard_connection(const std::string& address) {
+    auto [it, added] = shards_.try_emplace(address);
+    if (!added) return &it->second;
+    // Never pooled: a subscribed connection is the client's for good.
+    it->second.conn = shared_.take_private(address);
+    std::weak_ptr<cluster_link> weak = weak_from_this();
+    it->second.conn->set_on_closed([weak, address](std::string_view reason) {
+        if (auto l = weak.lock(); l && !l->stopped_) {
+            // Its subscriptions are gone (the session then ends the client's connection); never
+            // connected, nothing was lost and the session goes back to the shared path.
+            auto it = l->shards_.find(address);
+            l->was_connected_ = it != l->shards_.end() && it->second.conn->was_connected();
+            if (l->on_closed_) l->on_closed_(reason);
+        }
+    });
+    it->second.conn->set_push_sink([weak, address](std::string_view bytes) {
+        if (auto l = weak.lock()) l->on_shard_push(address, bytes);
+    });
+    subscribed_ = true;
+    return &it->second;
+}
+
+// False: not a shard command this handles (Redis answers, e.g. its arity error).
+bool cluster_link::shard_command(std::span<const std::string_view> argv, std::string_view raw,
+                                 reply_handler* handler) {
+    const passthrough cmd{argv, raw, true};
+    if (iequals(argv[0], "ssubscribe")) {
+        if (argv.size() < 2) return false;
+        const std::string address = shared_.slot_address(resp::key_slot(argv[1]));
+        if (address.empty()) {
+            if (handler != nullptr) handler->on_failure(shared_.no_map_error());
+            return true;
+        }
+        // Its channels are recorded when Redis confirms them (on_shard_push): a refused one
+        // (CROSSSLOT) must not be remembered.
+        shard_connection(address)->conn->pass(cmd, handler);
+        return true;
+    }
+    // SUNSUBSCRIBE: each channel where it lives; none named: every node's, or Redis's answer for
+    // a client with no shard channels.
+    if (argv.size() == 1) {
+        bool sent = false;
+        for (auto& [addr, s] : shards_) {
+            if (s.channels.empty()) continue;
+            for (const auto& ch : s.channels) client_unsubs_.insert(ch);
+            s.conn->pass(cmd, nullptr);
+            sent = true;
+        }
+        return sent;  // else: the bound path, for Redis's "no channels" reply
+    }
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        const std::string channel(argv[i]);
+        shard_link* holder = nullptr;
+        for (auto& [addr, s] : shards_)
+            if (s.channels.count(channel) != 0) holder = &s;
+        if (holder == nullptr && !shards_.empty()) holder = &shards_.begin()->second;  // Redis answers
+        if (holder == nullptr) return false;
+        client_unsubs_.insert(channel);
+        const std::string_view one[] = {argv[0], argv[i]};
+        holder->conn->pass(passthrough{one, {}, true}, nullptr);
+    }
+    return true;
+}
+
+// Every reply and message of a shard connection passes here on its way to the client.
+void cluster_link::on_shard_push(const std::string& address, std::string_view bytes) {
+    auto it = shards_.find(address);
+    if (it == shards_.end()) return;
+    shard_link& s = it->second;
+    const auto r = !bytes.empty() && bytes[0] == '-' ? read_cluster_redirect(bytes) : cluster_redirect{};
+    if (r.what != cluster_redirect::kind::none && !s.silent.empty()) {
+        // A re-subscription sent where the map said, refused: follow the cluster's answer.
+        const std::string channel = *s.silent.begin();
+        s.silent.erase(s.silent.begin());
+        s.channels.erase(channel);
+        shared_.watch().refresh_soon("SSUBSCRIBE redirected");
+        if (r.what == cluster_redirect::kind::retry) {  // TRYAGAIN, CLUSTERDOWN: after a pause
+            auto timer = std::make_shared<asio::steady_timer>(shared_.executor(), std::chrono::milliseconds(100));
+            std::weak_ptr<cluster_link> weak = weak_from_this();
+            timer->async_wait([weak, timer, channel](const boost::system::error_code& ec) {
+                auto l = weak.lock();
+                if (ec || !l || l->stopped_) return;
+                l->resubscribe(channel, l->shared_.slot_address(resp::key_slot(channel)));
+            });
+            return;
+        }
+        const std::string there =
+            r.what == cluster_redirect::kind::moved || r.what == cluster_redirect::kind::ask
+                ? r.host + ":" + std::to_string(r.port)
+                : shared_.slot_address(resp::key_slot(channel));
+        resubscribe(channel, there);
+        return;
+    }
+    const resp::reply_value v = resp::decode_reply(bytes);
+    if (v.elements.size() >= 2 && v.elements[1].type == resp::reply_type::bulk) {
+        const std::string& kind = v.elements[0].str;
+        const std::string& channel = v.elements[1].str;
+        if (kind == "ssubscribe") {
+            s.channels.insert(channel);
+            if (s.silent.count(channel) != 0) {
+                s.silent.erase(s.silent.find(channel));  // the client never left: no confirmation
+                resubscribe_tries_.erase(channel);
+                return;
+            }
+        }
+        if (kind == "sunsubscribe") {
+            s.channels.erase(channel);
+            if (auto asked = client_unsubs_.find(channel); asked != client_unsubs_.end()) {
+                client_unsubs_.erase(asked);
+            } else {
+                // Not asked for: the channel's slot moved away from this node. Subscribe again
+                // where it lives now; the client stays subscribed and never sees this.
+                shared_.watch().refresh_soon("shard channel moved");
+                resubscribe(channel, shared_.slot_address(resp::key_slot(channel)));
+                return;
+            }
+        }
+    }
+    if (push_sink_) push_sink_(bytes);
+}
+
+void cluster_link::resubscribe(const std::string& channel, const std::string& address) {
+    // Bounded: a map that keeps pointing at the wrong node gives up, and the client is told.
+    if (address.empty() || ++resubscribe_tries_[channel] > shared_.cfg().redis.cluster.max_redirects) {
+        resubscribe_tries_.erase(channel);
+        if (push_sink_) {
+            // In the client's protocol: a RESP3 client reads '*' as an in-band reply.
+            std::string push = shared_.resp3() ? ">3\r\n$12\r\nsunsubscribe\r\n" : "*3\r\n$12\r\nsunsubscribe\r\n";
+            resp::append_bulk(push, channel);
+            push += ":0\r\n";
+            push_sink_(push);
+        }
+        return;
+    }
+    auto* s = shard_connection(address);
+    s->channels.insert(channel);
+    s->silent.insert(channel);
+    const std::string_view argv[] = {"SSUBSCRIBE", channel};
+    s->conn->send_command(argv, nullptr, true);
 }
 
 }  // namespace herdguard

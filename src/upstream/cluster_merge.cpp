@@ -169,6 +169,10 @@ std::string merge_cluster_replies(cluster_merge how, std::span<const std::string
         case cluster_merge::values_in_order: return values_in_order(replies, parts, total_keys);
         case cluster_merge::sum: return sum(replies);
         case cluster_merge::all_ok: return all_ok(replies);
+        case cluster_merge::any_ok:
+            for (const auto& r : replies)
+                if (r == ok_reply) return std::string(ok_reply);
+            return replies.empty() ? unreadable() : replies.front();
         case cluster_merge::concat: return concat(replies);
         case cluster_merge::same: return same(replies);
         case cluster_merge::info: return replies.empty() ? unreadable() : info(replies.front());

@@ -40,11 +40,14 @@ cluster_plan plan_cluster_command(std::span<const std::string_view> argv) {
     if (iequals(name, "scan")) return plan(cluster_route::all_masters, cluster_merge::scan);
     if (iequals(name, "script") || iequals(name, "function")) {
         if (iequals(sub, "load")) return plan(cluster_route::all_masters, cluster_merge::same);
-        if (is_any(sub, {"flush", "kill", "restore", "delete"}))
+        // KILL: only the master running the script can stop it; the others say NOTBUSY.
+        if (iequals(sub, "kill")) return plan(cluster_route::all_masters, cluster_merge::any_ok);
+        if (is_any(sub, {"flush", "restore", "delete"}))
             return plan(cluster_route::all_masters, cluster_merge::all_ok);
         return plan(cluster_route::any_master);  // EXISTS, LIST, DUMP, STATS, HELP
     }
     if (iequals(name, "info")) return plan(cluster_route::any_master, cluster_merge::info);
+    if (iequals(name, "memory") && iequals(sub, "usage")) return plan(cluster_route::slot);  // about a key
     if (is_any(name, {"randomkey", "publish", "time", "lastsave", "memory", "command", "config", "latency",
                       "slowlog", "lolwut", "echo", "ping"}))
         return plan(cluster_route::any_master);

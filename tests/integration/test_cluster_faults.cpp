@@ -321,3 +321,39 @@ TEST_CASE("cluster: a herd of 1000 on a cold routed key in each shard makes one 
         CHECK(owner.cmd({"EXISTS", key}) == ":1");
     }
 }
+
+TEST_CASE("cluster: a shard channel's subscriber stays subscribed when the channel's slot moves",
+          "[integration][cluster][cluster-faults]") {
+    temp_dir dir;
+    redis_cluster cluster(dir);
+    auto proxy = cluster_proxy(dir, cluster);
+    const std::string channel = "news{s}";
+    const std::uint16_t slot = resp::key_slot(channel);
+    const std::uint16_t source = owner_port(cluster.port(0), channel);
+    std::uint16_t target = 0;
+    for (const auto* m : cluster_map_of(cluster.port(0)).masters())
+        if (m->port != source) target = m->port;
+
+    client sub(proxy->port(), 5s);
+    CHECK(sub.cmd({"SSUBSCRIBE", channel}) == "*[$ssubscribe, $" + channel + ", :1]");
+    client pub(proxy->port(), 5s);
+    CHECK(pub.cmd({"SPUBLISH", channel, "before"}) == ":1");
+    CHECK(sub.get_reply() == "*[$smessage, $" + channel + ", $before]");
+
+    // The slot (no keys in it) moves to another master; its old owner tells the subscriber with a
+    // sunsubscribe push that herdguard keeps to itself while it subscribes at the new owner.
+    const std::string target_id = node_id(target);
+    client src(source), dst(target);
+    REQUIRE(dst.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(source)}) == "+OK");
+    REQUIRE(src.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", target_id}) == "+OK");
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+        client n(cluster.port(i));
+        n.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", target_id});
+    }
+    REQUIRE(eventually([&] { return pub.cmd({"SPUBLISH", channel, "probe"}) == ":1"; }, 10s, 50ms));
+    CHECK(pub.cmd({"SPUBLISH", channel, "after"}) == ":1");
+    CHECK(sub.get_reply() == "*[$smessage, $" + channel + ", $probe]");
+    CHECK(sub.get_reply() == "*[$smessage, $" + channel + ", $after]");
+    // And it can still leave, where the channel lives now.
+    CHECK(sub.cmd({"SUNSUBSCRIBE", channel}) == "*[$sunsubscribe, $" + channel + ", :0]");
+}

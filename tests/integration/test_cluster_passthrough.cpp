@@ -175,6 +175,23 @@ TEST_CASE("cluster: transactions, WATCH, blocking commands and pub/sub on the ri
     CHECK(c.cmd({"EXEC"}) == "(nil)");
     CHECK(c.cmd({"GET", a}) == "$changed");
 
+    // EXEC without MULTI is Redis's error and leaves the WATCH in place.
+    CHECK(c.cmd({"WATCH", a}) == "+OK");
+    CHECK(c.cmd({"EXEC"}) == "-ERR EXEC without MULTI");
+    CHECK(other.cmd({"SET", a, "changed again"}) == "+OK");
+    CHECK(c.cmd({"MULTI"}) == "+OK");
+    CHECK(c.cmd({"SET", a, "mine"}) == "+QUEUED");
+    CHECK(c.cmd({"EXEC"}) == "(nil)");
+
+    // Blocking commands on two masters, pipelined: each goes to its own list's owner.
+    CHECK(other.cmd({"RPUSH", a + ":l", "x"}) == ":1");
+    CHECK(other.cmd({"RPUSH", b + ":l", "y"}) == ":1");
+    CHECK(c.pipeline({{"BLPOP", a + ":l", "1"}, {"BLPOP", b + ":l", "1"}}) ==
+          std::vector<std::string>{"*[$" + a + ":l, $x]", "*[$" + b + ":l, $y]"});
+    // The client's name is its own, whichever node connection it is on.
+    CHECK(c.cmd({"CLIENT", "SETNAME", "app-1"}) == "+OK");
+    CHECK(c.cmd({"CLIENT", "GETNAME"}) == "$app-1");
+
     // BLPOP waits on the list's owner and is woken by a push through another client.
     client blocked(proxy->port(), 5s);
     blocked.append({"BLPOP", b + ":list", "5"});
@@ -187,7 +204,7 @@ TEST_CASE("cluster: transactions, WATCH, blocking commands and pub/sub on the ri
         3s));
     CHECK(other.cmd({"RPUSH", b + ":list", "woken"}) == ":1");
     CHECK(blocked.get_reply() == "*[$" + b + ":list, $woken]");
-    CHECK(blocked.cmd({"GET", a}) == "$changed");  // and then on as before
+    CHECK(blocked.cmd({"GET", a}) == "$changed again");  // and then on as before
 
     // SUBSCRIBE and PUBLISH (broadcast across the cluster) meet whatever nodes they land on.
     client sub(proxy->port(), 3s);

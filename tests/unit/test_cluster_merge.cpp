@@ -92,6 +92,8 @@ TEST_CASE("cluster merge: sums, +OKs, concatenation and agreement", "[cluster]")
     CHECK(merge(cluster_merge::sum, {":2\r\n", "-WRONGTYPE x\r\n", "-ERR y\r\n"}) == "-WRONGTYPE x\r\n");
     CHECK(merge(cluster_merge::all_ok, {"+OK\r\n", "+OK\r\n"}) == "+OK\r\n");
     CHECK(merge(cluster_merge::all_ok, {"+OK\r\n", "-MOVED 3 h:1\r\n", "-ERR z\r\n"}) == "-MOVED 3 h:1\r\n");
+    CHECK(merge(cluster_merge::any_ok, {"-NOTBUSY No scripts in execution right now.\r\n", "+OK\r\n"}) == "+OK\r\n");
+    CHECK(merge(cluster_merge::any_ok, {"-NOTBUSY a\r\n", "-NOTBUSY b\r\n"}) == "-NOTBUSY a\r\n");
     CHECK(merge(cluster_merge::concat, {"*1\r\n$1\r\na\r\n", "*0\r\n", "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"}) ==
           "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
     CHECK(merge(cluster_merge::concat, {"*0\r\n", "*0\r\n"}) == "*0\r\n");

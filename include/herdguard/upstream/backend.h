@@ -11,7 +11,8 @@
 //    up, one Redis does not need it and never pays for it.
 //
 // Each command's reply reaches its handler exactly once, on the backend's executor; replies to
-// commands sent for the same key come back in the order sent.
+// commands sent for the same key come back in the order sent (a cluster keeps that order except
+// for commands that meet a redirect or a retry: docs/COMPATIBILITY.md).
 #pragma once
 
 #include <functional>

@@ -53,7 +53,7 @@ class redis_connection;
 class cluster_backend final : public backend {
 public:
     // `tls`: redis.tls's context or nullptr. `resp3`: connections on which Redis speaks RESP3.
-    cluster_backend(asio::any_io_executor ex, const config& cfg, cluster_watch& watch, worker_stats& stats,
+    cluster_backend(asio::any_io_executor ex, const config& cfg, std::shared_ptr<cluster_watch> watch, worker_stats& stats,
                     shared_connection_registry* registry, asio::ssl::context* tls, bool resp3);
     ~cluster_backend();
     cluster_backend(const cluster_backend&) = delete;
@@ -72,8 +72,9 @@ public:
 
     // --- for cluster_call and cluster_link (same worker) ---------------------------------------
     asio::any_io_executor executor() const { return ex_; }
+    bool resp3() const { return resp3_; }
     const config& cfg() const { return cfg_; }
-    cluster_watch& watch() { return watch_; }
+    cluster_watch& watch() { return *watch_; }
     worker_stats& stats() { return stats_; }
     // The shared connection to where `slot` goes now, after the MOVEDs seen since the last map;
     // nullptr when no master is known for it.
@@ -107,7 +108,7 @@ private:
 
     asio::any_io_executor ex_;
     const config& cfg_;
-    cluster_watch& watch_;
+    std::shared_ptr<cluster_watch> watch_;  // shared: in-flight calls may need it at shutdown
     worker_stats& stats_;
     shared_connection_registry* registry_;
     asio::ssl::context* tls_;

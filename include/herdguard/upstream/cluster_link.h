@@ -6,7 +6,11 @@
 //  - MULTI: the node of the transaction's first key. MULTI (+OK) and the keyless commands after
 //    it (+QUEUED) are answered here and sent once a keyed command (or EXEC) names the node; a
 //    key of another slot later in the transaction gets CROSSSLOT, and EXEC then EXECABORT;
-//  - WATCH, blocking commands (BLPOP...), SSUBSCRIBE: the node of their key or shard channel;
+//  - WATCH, blocking commands (BLPOP...): the node of their key;
+//  - SSUBSCRIBE: a connection per node that owns a subscribed shard channel. When a channel's
+//    slot moves, Redis tells the subscriber (a `sunsubscribe` push it did not ask for); the link
+//    keeps that from the client and subscribes again at the new owner (following MOVED if the
+//    map is behind), so the client stays subscribed. SUNSUBSCRIBE goes where each channel lives;
 //  - SUBSCRIBE/PSUBSCRIBE: one master (cluster pub/sub is broadcast to every node);
 //  - anything else that sets connection state (AUTH, CLIENT ..., HELLO): one master, kept.
 // The connection comes from the worker's pool (cluster_backend::take_private) and, when the
@@ -21,6 +25,8 @@
 
 #include <deque>
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,13 +81,19 @@ private:
                       bool no_timeout, bool relayed);
     void pump();
     // Where a command that needs the link's own connection must go ("" when no map is known).
-    std::string address_for(std::span<const std::string_view> argv, effect e) const;
+    std::string address_for(std::span<const std::string_view> argv) const;
     bool defer_transaction(std::span<const std::string_view> argv, effect e, reply_handler* handler);
     void bind(const std::string& address);
     void unbind_if_clean();
     void apply(effect e);
     void on_conn_closed(std::string_view reason);
     bool cross_slot(std::span<const std::string_view> argv, effect e);
+    // SSUBSCRIBE / SUNSUBSCRIBE: the shard channels' own connections.
+    bool shard_command(std::span<const std::string_view> argv, std::string_view raw, reply_handler* handler);
+    struct shard_link;
+    shard_link* shard_connection(const std::string& address);
+    void on_shard_push(const std::string& address, std::string_view bytes);
+    void resubscribe(const std::string& channel, const std::string& address);
     void answer_now(reply_handler* handler, std::string reply);
 
     cluster_backend& shared_;
@@ -91,6 +103,15 @@ private:
     std::size_t shared_pending_ = 0;    // replies awaited from the shared backend
     std::deque<held> held_;             // commands waiting for their turn (order, or MULTI's key)
     std::vector<std::vector<std::string>> names_;  // CLIENT SETNAME/SETINFO, replayed on bind
+    // One per node that holds shard channels for this client.
+    struct shard_link {
+        std::shared_ptr<redis_connection> conn;
+        std::set<std::string> channels;             // subscribed there
+        std::multiset<std::string> silent;          // re-subscriptions: their confirmations stay here
+    };
+    std::map<std::string, shard_link> shards_;      // by node address
+    std::multiset<std::string> client_unsubs_;      // SUNSUBSCRIBEs the client sent, until confirmed
+    std::map<std::string, int> resubscribe_tries_;  // per channel, bounded (a MOVED loop)
     // A transaction is about one slot: its first key's (or the WATCHed key's that bound the
     // connection). A key of another slot is answered CROSSSLOT here, as a cluster does (the node
     // itself would answer MOVED while queueing), and EXEC then aborts the transaction.

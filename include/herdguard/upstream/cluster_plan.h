@@ -27,6 +27,7 @@ enum class cluster_merge {
     sum,             // integers added up
     concat,          // arrays joined (KEYS)
     all_ok,          // +OK if every node said it, else the first error
+    any_ok,          // +OK if any node said it (SCRIPT KILL: the one running it), else the first reply
     same,            // every node must give the same reply (SCRIPT LOAD's sha1); the first one
     scan,            // SCAN: one master at a time, the master's index in the cursor
     info,            // INFO: cluster_enabled:1 shown as 0

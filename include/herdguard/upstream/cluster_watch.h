@@ -8,7 +8,7 @@
 // refresh_soon() waits for min_interval since the last one began: a thousand MOVED replies make
 // one refresh, not a storm.
 //
-// Threads: it runs on one executor (the first worker's); current() and refresh_soon() may be
+// Threads: it runs on one executor (the acceptor's); current() and refresh_soon() may be
 // called from any thread. Workers keep their own copy of the map and look at version() (one
 // relaxed atomic load) per command to see when to take a new one.
 #pragma once
