@@ -279,14 +279,20 @@ void cluster_backend::sync_map() {
     masters_.erase(std::unique(masters_.begin(), masters_.end()), masters_.end());
 }
 
-redis_connection& cluster_backend::node(const std::string& address) {
-    if (auto it = nodes_.find(address); it != nodes_.end()) return *it->second;
+// A started connection to "host:port" (an address as the map and the redirects write it).
+std::shared_ptr<redis_connection> cluster_backend::connect(const std::string& address, bool shared) {
     const auto colon = address.rfind(':');
     const auto port = static_cast<std::uint16_t>(std::stoul(address.substr(colon + 1)));
-    auto c = std::make_shared<redis_connection>(
-        ex_, cluster_watch::node_config(cfg_.redis, address.substr(0, colon), port), redis_connection::mode::shared,
-        stats_, registry_, tls_, resp3_);
+    auto c = std::make_shared<redis_connection>(ex_, cluster_watch::node_config(cfg_.redis, address.substr(0, colon), port),
+                                                shared ? redis_connection::mode::shared : redis_connection::mode::private_,
+                                                stats_, registry_, tls_, resp3_);
     c->start();
+    return c;
+}
+
+redis_connection& cluster_backend::node(const std::string& address) {
+    if (auto it = nodes_.find(address); it != nodes_.end()) return *it->second;
+    auto c = connect(address, /*shared=*/true);
     std::lock_guard lock(nodes_mutex_);
     return *nodes_.emplace(address, std::move(c)).first->second;
 }
@@ -336,13 +342,7 @@ std::shared_ptr<redis_connection> cluster_backend::take_private(const std::strin
             return c;
         }
     }
-    const auto colon = address.rfind(':');
-    const auto port = static_cast<std::uint16_t>(std::stoul(address.substr(colon + 1)));
-    auto c = std::make_shared<redis_connection>(
-        ex_, cluster_watch::node_config(cfg_.redis, address.substr(0, colon), port), redis_connection::mode::private_,
-        stats_, registry_, tls_, resp3_);
-    c->start();
-    return c;
+    return connect(address, /*shared=*/false);
 }
 
 void cluster_backend::give_back(const std::string& address, std::shared_ptr<redis_connection> conn) {

@@ -124,6 +124,14 @@ std::string node_id(std::uint16_t port) {
 
 long long counter(std::uint16_t proxy_port, std::string_view name) { return herdguard_counter(proxy_port, name); }
 
+// The harness's one route ("product:*") to `upstream`, as the routes part of a config.
+std::string routes_to(const demo_upstream& upstream) {
+    route_options route;
+    route.upstream = upstream.url();
+    const std::string full = herdguard_config(1, route);
+    return full.substr(full.find("routes:"));
+}
+
 }  // namespace
 
 TEST_CASE("cluster: CLUSTER FAILOVER under load costs the client nothing", "[integration][cluster][cluster-faults]") {
@@ -235,9 +243,7 @@ TEST_CASE("cluster: a migration by hand: ASK is followed, TRYAGAIN waited out, t
     temp_dir dir;
     redis_cluster cluster(dir);
     demo_upstream upstream(dir, 50);
-    route_options route;
-    route.upstream = upstream.url();
-    const std::string routes = herdguard_config(1, route).substr(herdguard_config(1, route).find("routes:"));
+    const std::string routes = routes_to(upstream);
     auto proxy = cluster_proxy(dir, cluster, routes);
     client c(proxy->port(), 6s);
 
@@ -301,9 +307,7 @@ TEST_CASE("cluster: a herd of 1000 on a cold routed key in each shard makes one 
     temp_dir dir;
     redis_cluster cluster(dir);
     demo_upstream upstream(dir, 200);
-    route_options route;
-    route.upstream = upstream.url();
-    const std::string routes = herdguard_config(1, route).substr(herdguard_config(1, route).find("routes:"));
+    const std::string routes = routes_to(upstream);
     auto first = cluster_proxy(dir, cluster, routes);
     auto second = cluster_proxy(dir, cluster, routes);
     const auto per_master = keys_per_master(cluster.port(0), "product:", 1);

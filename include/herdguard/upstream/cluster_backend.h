@@ -99,6 +99,8 @@ public:
 
 private:
     void sync_map();
+    // A started connection to "host:port": shared (pipelined, reconnecting) or private.
+    std::shared_ptr<redis_connection> connect(const std::string& address, bool shared);
     void send_slot(std::uint16_t slot, std::string bytes, reply_handler* handler, bool no_timeout);
     void send_node(const std::string& address, std::string bytes, reply_handler* handler, bool no_timeout);
     void split(const passthrough& cmd, const struct cluster_plan& plan, reply_handler* handler);
