@@ -458,21 +458,21 @@ void cluster_link::on_shard_push(const std::string& address, std::string_view by
         s.silent.erase(s.silent.begin());
         s.channels.erase(channel);
         shared_.watch().refresh_soon("SSUBSCRIBE redirected");
-        if (r.what == cluster_redirect::kind::retry) {  // TRYAGAIN, CLUSTERDOWN: after a pause
-            auto timer = std::make_shared<asio::steady_timer>(shared_.executor(), std::chrono::milliseconds(100));
-            std::weak_ptr<cluster_link> weak = weak_from_this();
-            timer->async_wait([weak, timer, channel](const boost::system::error_code& ec) {
-                auto l = weak.lock();
-                if (ec || !l || l->stopped_) return;
-                l->resubscribe(channel, l->shared_.slot_address(resp::key_slot(channel)));
-            });
-            return;
-        }
-        const std::string there =
-            r.what == cluster_redirect::kind::moved || r.what == cluster_redirect::kind::ask
-                ? r.host + ":" + std::to_string(r.port)
-                : shared_.slot_address(resp::key_slot(channel));
-        resubscribe(channel, there);
+        // Again after a pause that doubles (10, 20, 40 ms ...): while a slot moves, its two nodes
+        // may send each other's address for a moment (the new owner not told yet), and
+        // TRYAGAIN/CLUSTERDOWN need time by their nature.
+        std::string there;
+        if ((r.what == cluster_redirect::kind::moved || r.what == cluster_redirect::kind::ask) && !r.host.empty())
+            there = r.host + ":" + std::to_string(r.port);
+        const int tries = resubscribe_tries_.count(channel) != 0 ? resubscribe_tries_[channel] : 0;
+        auto timer = std::make_shared<asio::steady_timer>(shared_.executor(),
+                                                          std::chrono::milliseconds(10 << std::min(tries, 6)));
+        std::weak_ptr<cluster_link> weak = weak_from_this();
+        timer->async_wait([weak, timer, channel, there](const boost::system::error_code& ec) {
+            auto l = weak.lock();
+            if (ec || !l || l->stopped_) return;
+            l->resubscribe(channel, there.empty() ? l->shared_.slot_address(resp::key_slot(channel)) : there);
+        });
         return;
     }
     const resp::reply_value v = resp::decode_reply(bytes);
@@ -505,7 +505,9 @@ void cluster_link::on_shard_push(const std::string& address, std::string_view by
 
 void cluster_link::resubscribe(const std::string& channel, const std::string& address) {
     // Bounded: a map that keeps pointing at the wrong node gives up, and the client is told.
-    if (address.empty() || ++resubscribe_tries_[channel] > shared_.cfg().redis.cluster.max_redirects) {
+    // Bounded: about 2.5 s of doubling pauses at the least (more with a larger max_redirects).
+    const int limit = std::max(shared_.cfg().redis.cluster.max_redirects, 8);
+    if (address.empty() || ++resubscribe_tries_[channel] > limit) {
         resubscribe_tries_.erase(channel);
         if (push_sink_) {
             // In the client's protocol: a RESP3 client reads '*' as an in-band reply.

@@ -345,16 +345,22 @@ TEST_CASE("cluster: a shard channel's subscriber stays subscribed when the chann
     CHECK(sub.get_reply() == "*[$smessage, $" + channel + ", $before]");
 
     // The slot (no keys in it) moves to another master; its old owner tells the subscriber with a
-    // sunsubscribe push that herdguard keeps to itself while it subscribes at the new owner.
+    // sunsubscribe push that herdguard keeps to itself while it subscribes at the new owner. The
+    // old owner learns first: for a moment the two nodes send each other's address (MOVED both
+    // ways), which herdguard must ride out.
     const std::string target_id = node_id(target);
     client src(source), dst(target);
     REQUIRE(dst.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(source)}) == "+OK");
     REQUIRE(src.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", target_id}) == "+OK");
+    REQUIRE(src.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", target_id}) == "+OK");
+    REQUIRE(dst.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", target_id}) == "+OK");
     for (std::size_t i = 0; i < cluster.size(); ++i) {
         client n(cluster.port(i));
         n.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", target_id});
     }
-    REQUIRE(eventually([&] { return pub.cmd({"SPUBLISH", channel, "probe"}) == ":1"; }, 10s, 50ms));
+    const bool resubscribed = eventually([&] { return pub.cmd({"SPUBLISH", channel, "probe"}) == ":1"; }, 10s, 50ms);
+    INFO("source " << source << ", target " << target << "; herdguard's log:\n" << proxy->log_tail());
+    REQUIRE(resubscribed);
     CHECK(pub.cmd({"SPUBLISH", channel, "after"}) == ":1");
     CHECK(sub.get_reply() == "*[$smessage, $" + channel + ", $probe]");
     CHECK(sub.get_reply() == "*[$smessage, $" + channel + ", $after]");
