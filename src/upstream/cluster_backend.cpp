@@ -31,6 +31,9 @@ std::string encode(std::span<const std::string_view> argv) {
     return out;
 }
 
+// The command's bytes, kept by its call for a resend: as the client sent them, or encoded.
+std::string bytes_of(const passthrough& cmd) { return cmd.raw.empty() ? encode(cmd.argv) : std::string(cmd.raw); }
+
 // One command on its way to the cluster: it reads the reply before the caller and follows the
 // cluster's redirects (cluster_backend.h). Deletes itself once the caller has its reply.
 class cluster_call final : public reply_handler {
@@ -87,16 +90,8 @@ public:
     }
 
 private:
-    // The redirect's node. An endpoint announced as unknown comes without a host ("MOVED 1
-    // :6380"): the same host as the node that answered, as the slot map reads it too.
-    std::string where(const cluster_redirect& r) {
-        std::string host = r.host;
-        if (host.empty() || host == "?") {
-            const std::string asked = b_.slot_address(slot_);
-            host = asked.substr(0, asked.rfind(':'));
-        }
-        return host + ":" + std::to_string(r.port);
-    }
+    // The redirect's node (the host of the node the slot was sent to, if the redirect has none).
+    std::string where(const cluster_redirect& r) { return r.address(b_.slot_address(slot_)); }
 
     bool count_redirect(std::string_view raw) {
         if (++redirects_ <= b_.cfg().redis.cluster.max_redirects) return true;
@@ -131,7 +126,6 @@ private:
 
     void done(std::string_view raw, bool failure) {
         reply_handler* inner = inner_;
-        // The reply may point into bytes_ (fail()'s own string is a copy): hand over first.
         if (inner != nullptr) {
             if (failure) inner->on_failure(raw);
             else inner->on_reply(raw);
@@ -271,10 +265,12 @@ void cluster_backend::sync_map() {
     masters_.clear();
     // The masters that own slots: a failed master left in the map without slots holds no keys,
     // and keyless fan-out must not wait for it.
-    if (map_)
-        for (std::uint32_t s = 0; s < resp::slot_count; ++s)
-            if (const auto* m = map_->owner(static_cast<std::uint16_t>(s)))
-                if (masters_.empty() || masters_.back() != m->address()) masters_.push_back(m->address());
+    const cluster_node* previous = nullptr;
+    for (std::uint32_t s = 0; map_ && s < resp::slot_count; ++s) {
+        const auto* m = map_->owner(static_cast<std::uint16_t>(s));
+        if (m != nullptr && m != previous) masters_.push_back(m->address());  // slots come in runs
+        previous = m;
+    }
     std::sort(masters_.begin(), masters_.end());
     masters_.erase(std::unique(masters_.begin(), masters_.end()), masters_.end());
 }
@@ -358,7 +354,6 @@ void cluster_backend::give_back(const std::string& address, std::shared_ptr<redi
 
 void cluster_backend::answer_now(reply_handler* handler, std::string reply) {
     if (handler == nullptr) return;
-    // Never inside the caller's pass(): the caller may not expect its reply before pass() returns.
     asio::post(ex_, [handler, reply = std::move(reply)] { handler->on_reply(reply); });
 }
 
@@ -382,15 +377,18 @@ void cluster_backend::request(std::string_view key, std::span<const std::string_
     send_slot(resp::key_slot(key), encode(argv), handler, false);
 }
 
+// To the owner of the first key's slot; a keyless command to a master in turn.
+void cluster_backend::send_by_first_key(const passthrough& cmd, reply_handler* handler) {
+    const std::string_view key = resp::first_key(cmd.argv);
+    if (key.empty()) return send_node(any_master(), bytes_of(cmd), handler, cmd.no_timeout);
+    send_slot(resp::key_slot(key), bytes_of(cmd), handler, cmd.no_timeout);
+}
+
 void cluster_backend::pass(const passthrough& cmd, reply_handler* handler) {
     const cluster_plan plan = plan_cluster_command(cmd.argv);
-    auto bytes = [&] { return cmd.raw.empty() ? encode(cmd.argv) : std::string(cmd.raw); };
     switch (plan.route) {
-        case cluster_route::slot: {
-            const std::string_view key = resp::first_key(cmd.argv);
-            if (key.empty()) return send_node(any_master(), bytes(), handler, cmd.no_timeout);
-            return send_slot(resp::key_slot(key), bytes(), handler, cmd.no_timeout);
-        }
+        case cluster_route::slot:
+            return send_by_first_key(cmd, handler);
         case cluster_route::split:
             return split(cmd, plan, handler);
         case cluster_route::all_masters:
@@ -398,8 +396,8 @@ void cluster_backend::pass(const passthrough& cmd, reply_handler* handler) {
             return fan_out(cmd, plan, handler);
         case cluster_route::any_master:
             if (plan.merge == cluster_merge::info)
-                return send_node(any_master(), bytes(), new rewrite(handler, rewrite_info), cmd.no_timeout);
-            return send_node(any_master(), bytes(), handler, cmd.no_timeout);
+                return send_node(any_master(), bytes_of(cmd), new rewrite(handler, rewrite_info), cmd.no_timeout);
+            return send_node(any_master(), bytes_of(cmd), handler, cmd.no_timeout);
         case cluster_route::local:
             return answer_now(handler, plan.local_reply);
     }
@@ -407,12 +405,7 @@ void cluster_backend::pass(const passthrough& cmd, reply_handler* handler) {
 
 void cluster_backend::split(const passthrough& cmd, const cluster_plan& plan, reply_handler* handler) {
     auto parts = split_by_slot(cmd.argv, plan);
-    if (parts.size() <= 1) {  // one slot (or an arity error for Redis to name): as it is
-        const std::string_view key = resp::first_key(cmd.argv);
-        std::string bytes = cmd.raw.empty() ? encode(cmd.argv) : std::string(cmd.raw);
-        if (key.empty()) return send_node(any_master(), std::move(bytes), handler, cmd.no_timeout);
-        return send_slot(resp::key_slot(key), std::move(bytes), handler, cmd.no_timeout);
-    }
+    if (parts.size() <= 1) return send_by_first_key(cmd, handler);  // one slot, or an arity error for Redis
     stats_.cluster_split_commands.add();
     const std::size_t total_keys = (cmd.argv.size() - plan.first_key) / plan.stride;
     std::vector<std::pair<std::uint16_t, std::string>> sends;
@@ -427,7 +420,7 @@ void cluster_backend::split(const passthrough& cmd, const cluster_plan& plan, re
 void cluster_backend::fan_out(const passthrough& cmd, const cluster_plan& plan, reply_handler* handler) {
     const auto all = masters();  // a copy: a reply answered at once may bring a new map
     if (all.empty()) return send_node({}, {}, handler, false);
-    const std::string bytes = cmd.raw.empty() ? encode(cmd.argv) : std::string(cmd.raw);
+    const std::string bytes = bytes_of(cmd);
     auto* g = new gather(handler, plan.merge, all.size());
     for (std::size_t i = 0; i < all.size(); ++i) send_node(all[i], bytes, g->part(i), cmd.no_timeout);
     g->dispatched();

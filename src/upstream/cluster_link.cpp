@@ -1,6 +1,5 @@
 #include "herdguard/upstream/cluster_link.h"
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "herdguard/resp/command_keys.h"
@@ -37,12 +36,6 @@ private:
     }
     reply_handler* inner_;
 };
-
-bool is_any(std::string_view name, std::initializer_list<std::string_view> names) {
-    for (auto n : names)
-        if (iequals(name, n)) return true;
-    return false;
-}
 
 }  // namespace
 
@@ -81,12 +74,12 @@ cluster_link::effect cluster_link::effect_of(std::span<const std::string_view> a
     if (argv.empty()) return effect::plain;
     const auto name = argv[0];
     if (iequals(name, "multi")) return effect::begin_multi;
-    if (is_any(name, {"exec", "discard"})) return effect::end_multi;
+    if (iequals_any(name, {"exec", "discard"})) return effect::end_multi;
     if (iequals(name, "watch")) return effect::watch;
     if (iequals(name, "unwatch")) return effect::unwatch;
-    if (is_any(name, {"subscribe", "psubscribe", "ssubscribe", "monitor"})) return effect::subscribe;
-    if (iequals(name, "client") && argv.size() > 1 && is_any(argv[1], {"setname", "setinfo"})) return effect::name;
-    if (is_any(name, {"auth", "hello", "client", "readonly", "readwrite", "select", "asking", "reset"}))
+    if (iequals_any(name, {"subscribe", "psubscribe", "ssubscribe", "monitor"})) return effect::subscribe;
+    if (iequals(name, "client") && argv.size() > 1 && iequals_any(argv[1], {"setname", "setinfo"})) return effect::name;
+    if (iequals_any(name, {"auth", "hello", "client", "readonly", "readwrite", "select", "asking", "reset"}))
         return effect::sticky;
     if (no_timeout) return effect::blocking;
     return effect::plain;
@@ -171,7 +164,7 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
                 reply.clear();
                 resp::append_bulk(reply, n[2]);
             }
-        answer_now(handler, std::move(reply));
+        shared_.answer_now(handler, std::move(reply));
         return true;
     }
     const effect e = effect_of(argv, no_timeout, relayed);
@@ -191,13 +184,13 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
             conn_->pass(cmd, new counted(weak_from_this(), true, handler));
         } else if (handler != nullptr) {
             // Remembered for every connection the link takes; nothing to send it to now.
-            answer_now(handler, "+OK\r\n");
+            shared_.answer_now(handler, "+OK\r\n");
         }
         return true;
     }
-    // EXEC, DISCARD, UNWATCH outside a mode: Redis's own answer from any master.
-    const bool modal = e != effect::plain && !((e == effect::end_multi || e == effect::unwatch) && !in_mode());
-    if (!modal && !in_mode()) {
+    // Outside every mode: plain commands, and EXEC, DISCARD, UNWATCH (Redis's own answer from any
+    // master) take the shared path.
+    if (!in_mode() && (e == effect::plain || e == effect::end_multi || e == effect::unwatch)) {
         if (conn_) {
             if (bound_pending_ > 0) return false;  // a blocking command still answering
             unbind_if_clean();
@@ -240,7 +233,7 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
         }
     }
     if (cross_slot(argv, e)) {
-        answer_now(handler, std::string(crossslot_reply));
+        shared_.answer_now(handler, std::string(crossslot_reply));
         return true;
     }
     const bool aborted_exec = e == effect::end_multi && in_multi_ && tx_aborted_ && iequals(argv[0], "exec");
@@ -266,25 +259,25 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
 bool cluster_link::defer_transaction(std::span<const std::string_view> argv, effect e, reply_handler* handler) {
     if (e == effect::begin_multi) {
         if (multi_deferred_) {
-            answer_now(handler, "-ERR MULTI calls can not be nested\r\n");
+            shared_.answer_now(handler, "-ERR MULTI calls can not be nested\r\n");
             return true;
         }
         multi_deferred_ = true;
         in_multi_ = true;
         tx_aborted_ = false;
-        answer_now(handler, "+OK\r\n");
+        shared_.answer_now(handler, "+OK\r\n");
         return true;
     }
     if (e == effect::end_multi && iequals(argv[0], "discard")) {  // nothing reached a node
         deferred_.clear();
         multi_deferred_ = false;
         apply(e);
-        answer_now(handler, "+OK\r\n");
+        shared_.answer_now(handler, "+OK\r\n");
         return true;
     }
     if (e == effect::end_multi || !resp::first_key(argv).empty()) return false;  // binds now
     deferred_.emplace_back(argv.begin(), argv.end());
-    answer_now(handler, "+QUEUED\r\n");
+    shared_.answer_now(handler, "+QUEUED\r\n");
     return true;
 }
 
@@ -307,11 +300,6 @@ bool cluster_link::cross_slot(std::span<const std::string_view> argv, effect e) 
     if (slot == tx_slot_) return false;
     tx_aborted_ = true;
     return true;
-}
-
-void cluster_link::answer_now(reply_handler* handler, std::string reply) {
-    if (handler == nullptr) return;
-    asio::post(shared_.executor(), [handler, reply = std::move(reply)] { handler->on_reply(reply); });
 }
 
 void cluster_link::bind(const std::string& address) {
@@ -461,9 +449,7 @@ void cluster_link::on_shard_push(const std::string& address, std::string_view by
         // Again after a pause that doubles (10, 20, 40 ms ...): while a slot moves, its two nodes
         // may send each other's address for a moment (the new owner not told yet), and
         // TRYAGAIN/CLUSTERDOWN need time by their nature.
-        std::string there;
-        if ((r.what == cluster_redirect::kind::moved || r.what == cluster_redirect::kind::ask) && !r.host.empty())
-            there = r.host + ":" + std::to_string(r.port);
+        const std::string there = r.what == cluster_redirect::kind::retry ? std::string() : r.address(address);
         const int tries = resubscribe_tries_.count(channel) != 0 ? resubscribe_tries_[channel] : 0;
         auto timer = std::make_shared<asio::steady_timer>(shared_.executor(),
                                                           std::chrono::milliseconds(10 << std::min(tries, 6)));
@@ -504,8 +490,8 @@ void cluster_link::on_shard_push(const std::string& address, std::string_view by
 }
 
 void cluster_link::resubscribe(const std::string& channel, const std::string& address) {
-    // Bounded: a map that keeps pointing at the wrong node gives up, and the client is told.
-    // Bounded: about 2.5 s of doubling pauses at the least (more with a larger max_redirects).
+    // Bounded (about 2.5 s of doubling pauses at the least, more with a larger max_redirects): a
+    // map that keeps pointing at the wrong node gives up, and the client is told.
     const int limit = std::max(shared_.cfg().redis.cluster.max_redirects, 8);
     if (address.empty() || ++resubscribe_tries_[channel] > limit) {
         resubscribe_tries_.erase(channel);

@@ -13,12 +13,6 @@ cluster_plan plan(cluster_route r, cluster_merge m = cluster_merge::none) {
     return p;
 }
 
-bool is_any(std::string_view name, std::initializer_list<std::string_view> names) {
-    for (auto n : names)
-        if (iequals(name, n)) return true;
-    return false;
-}
-
 }  // namespace
 
 cluster_plan plan_cluster_command(std::span<const std::string_view> argv) {
@@ -27,7 +21,7 @@ cluster_plan plan_cluster_command(std::span<const std::string_view> argv) {
     const auto sub = argv.size() > 1 ? argv[1] : std::string_view{};
 
     if (iequals(name, "mget")) return plan(cluster_route::split, cluster_merge::values_in_order);
-    if (is_any(name, {"del", "unlink", "exists", "touch"})) return plan(cluster_route::split, cluster_merge::sum);
+    if (iequals_any(name, {"del", "unlink", "exists", "touch"})) return plan(cluster_route::split, cluster_merge::sum);
     if (iequals(name, "mset")) {
         auto p = plan(cluster_route::split, cluster_merge::all_ok);
         p.stride = 2;
@@ -36,19 +30,19 @@ cluster_plan plan_cluster_command(std::span<const std::string_view> argv) {
 
     if (iequals(name, "dbsize")) return plan(cluster_route::all_masters, cluster_merge::sum);
     if (iequals(name, "keys")) return plan(cluster_route::all_masters, cluster_merge::concat);
-    if (is_any(name, {"flushall", "flushdb"})) return plan(cluster_route::all_masters, cluster_merge::all_ok);
+    if (iequals_any(name, {"flushall", "flushdb"})) return plan(cluster_route::all_masters, cluster_merge::all_ok);
     if (iequals(name, "scan")) return plan(cluster_route::all_masters, cluster_merge::scan);
     if (iequals(name, "script") || iequals(name, "function")) {
         if (iequals(sub, "load")) return plan(cluster_route::all_masters, cluster_merge::same);
         // KILL: only the master running the script can stop it; the others say NOTBUSY.
         if (iequals(sub, "kill")) return plan(cluster_route::all_masters, cluster_merge::any_ok);
-        if (is_any(sub, {"flush", "restore", "delete"}))
+        if (iequals_any(sub, {"flush", "restore", "delete"}))
             return plan(cluster_route::all_masters, cluster_merge::all_ok);
         return plan(cluster_route::any_master);  // EXISTS, LIST, DUMP, STATS, HELP
     }
     if (iequals(name, "info")) return plan(cluster_route::any_master, cluster_merge::info);
     if (iequals(name, "memory") && iequals(sub, "usage")) return plan(cluster_route::slot);  // about a key
-    if (is_any(name, {"randomkey", "publish", "time", "lastsave", "memory", "command", "config", "latency",
+    if (iequals_any(name, {"randomkey", "publish", "time", "lastsave", "memory", "command", "config", "latency",
                       "slowlog", "lolwut", "echo", "ping"}))
         return plan(cluster_route::any_master);
 

@@ -46,4 +46,10 @@ cluster_redirect read_cluster_redirect(std::string_view error) {
     return r;
 }
 
+std::string cluster_redirect::address(std::string_view answered) const {
+    const std::string_view h =
+        host.empty() || host == "?" ? answered.substr(0, answered.rfind(':')) : std::string_view(host);
+    return std::string(h) + ":" + std::to_string(port);
+}
+
 }  // namespace herdguard

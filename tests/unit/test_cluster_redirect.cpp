@@ -40,3 +40,10 @@ TEST_CASE("cluster redirects: retries, and everything else is the client's answe
     CHECK(read_cluster_redirect("-MOVED x h:1\r\n").what == kind::none);
     CHECK(read_cluster_redirect("-ASK\r\n").what == kind::none);
 }
+
+TEST_CASE("cluster redirect: the address to go to, with the answering node's host when none is announced",
+          "[cluster]") {
+    CHECK(read_cluster_redirect("-MOVED 1 10.0.0.2:7001\r\n").address("10.0.0.1:7000") == "10.0.0.2:7001");
+    CHECK(read_cluster_redirect("-MOVED 1 :7001\r\n").address("10.0.0.1:7000") == "10.0.0.1:7001");
+    CHECK(read_cluster_redirect("-ASK 1 ?:7002\r\n").address("10.0.0.1:7000") == "10.0.0.1:7002");
+}

@@ -96,6 +96,9 @@ public:
     static constexpr std::size_t pool_per_node = 8;
     // "ERR herdguard: ..." when no map is known yet.
     std::string no_map_error() const;
+    // A reply given by herdguard itself, on the executor: never inside the caller's pass(), which
+    // may not expect its reply before it returns.
+    void answer_now(reply_handler* handler, std::string reply);
 
 private:
     void sync_map();
@@ -103,10 +106,10 @@ private:
     std::shared_ptr<redis_connection> connect(const std::string& address, bool shared);
     void send_slot(std::uint16_t slot, std::string bytes, reply_handler* handler, bool no_timeout);
     void send_node(const std::string& address, std::string bytes, reply_handler* handler, bool no_timeout);
+    void send_by_first_key(const passthrough& cmd, reply_handler* handler);
     void split(const passthrough& cmd, const struct cluster_plan& plan, reply_handler* handler);
     void fan_out(const passthrough& cmd, const struct cluster_plan& plan, reply_handler* handler);
     void scan(const passthrough& cmd, reply_handler* handler);
-    void answer_now(reply_handler* handler, std::string reply);
 
     asio::any_io_executor ex_;
     const config& cfg_;

@@ -94,7 +94,6 @@ private:
     shard_link* shard_connection(const std::string& address);
     void on_shard_push(const std::string& address, std::string_view bytes);
     void resubscribe(const std::string& channel, const std::string& address);
-    void answer_now(reply_handler* handler, std::string reply);
 
     cluster_backend& shared_;
     std::shared_ptr<redis_connection> conn_;

@@ -21,6 +21,9 @@ struct cluster_redirect {
     std::uint16_t slot = 0;
     std::string host;  // empty: the node that answered
     std::uint16_t port = 0;
+    // "host:port" to go to. `answered`: the "host:port" that gave the redirect, whose host stands
+    // in for an endpoint announced as unknown ("MOVED 1 :6380", or "?").
+    std::string address(std::string_view answered) const;
 };
 
 // `error`: an error reply's bytes ("-MOVED 3999 127.0.0.1:6381\r\n") or its text without '-'.

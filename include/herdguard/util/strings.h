@@ -3,6 +3,7 @@
 // every request's command name is folded.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,13 @@ constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast
     for (std::size_t i = 0; i < a.size(); ++i)
         if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
     return true;
+}
+
+// `a` is one of `names`, ignoring ASCII case (a command or subcommand among a few literals).
+constexpr bool iequals_any(std::string_view a, std::initializer_list<std::string_view> names) {
+    for (auto n : names)
+        if (iequals(a, n)) return true;
+    return false;
 }
 
 inline std::string ascii_lower(std::string_view s) {
