@@ -15,6 +15,14 @@ wait_http_200() {  # url seconds
     for _ in $(seq 1 $(($2 * 10))); do [ "$(http_code "$1")" = 200 ] && return 0; sleep 0.1; done
     return 1
 }
+# Whether a container's log has a line matching a pattern. The log is read whole before grep sees
+# it: `pm logs | grep -q` under pipefail fails when grep quits at its first match and podman, still
+# writing, dies of SIGPIPE (seen in CI: "no drain in the log" over a log that had it).
+logs_have() {  # container pattern
+    local out
+    out=$(pm logs "$1" 2>&1)
+    grep -q -- "$2" <<<"$out"
+}
 check_eq() {  # what got expected
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', expected '$3'"; fi
 }
@@ -105,7 +113,7 @@ EOF
         fail "podman stop took $(((t1 - t0) / 1000000)) ms, over shutdown_timeout 5 s"
     fi
     check_eq "podman stop: the GET in flight got its value" "$(cat "$work/inflight.out")" "value:/products/slow#1"
-    pm logs "hg-$$" 2>&1 | grep -q 'drain' && pass "podman stop: herdguard logged its drain" ||
+    logs_have "hg-$$" 'drain' && pass "podman stop: herdguard logged its drain" ||
         fail "podman stop: no drain in the log: $(pm logs "hg-$$" 2>&1 | tail -3)"
     pm rm -f -t 0 "hg-$$" "hg-upstream-$$" >/dev/null 2>&1
     stop_pid "$redis_pid"; redis_pid=""
@@ -142,7 +150,7 @@ pod_checks() {
     fi
     local _ seen=""
     for _ in $(seq 1 100); do  # the app's loop prints one GET a second
-        pm logs "$app" 2>/dev/null | grep -q 'value:/products/1#' && { seen=1; break; }
+        logs_have "$app" 'value:/products/1#' && { seen=1; break; }
         sleep 0.1
     done
     [ -n "$seen" ] && pass "pod: the app reaches herdguard on 127.0.0.1:6380 (its loop reads product:1 through it)" ||
@@ -168,7 +176,7 @@ PY
         pm kill --signal HUP "$hg" >/dev/null
         local reloaded=""
         for _ in $(seq 1 50); do
-            pm logs "$hg" 2>&1 | grep -q 'routes reloaded: 2 in effect' && { reloaded=1; break; }
+            logs_have "$hg" 'routes reloaded: 2 in effect' && { reloaded=1; break; }
             sleep 0.1
         done
         [ -n "$reloaded" ] && pass "pod: ConfigMap change + SIGHUP: herdguard reloaded its routes (2 in effect)" ||
@@ -185,7 +193,7 @@ PY
     pm pod stop -t 30 "$pod" >/dev/null 2>&1
     t1=$(date +%s%N)
     check_eq "pod: herdguard exits 0 on SIGTERM" "$(pm inspect --format '{{.State.ExitCode}}' "$hg" 2>&1)" 0
-    pm logs "$hg" 2>&1 | grep -q '"drained' && pass "pod: herdguard drained ($(((t1 - t0) / 1000000)) ms for the pod)" ||
+    logs_have "$hg" '"drained' && pass "pod: herdguard drained ($(((t1 - t0) / 1000000)) ms for the pod)" ||
         fail "pod: herdguard did not log a drain: $(pm logs "$hg" 2>&1 | tail -2)"
     if pm kube down "$pod_yaml" >/dev/null 2>&1; then
         pass "pod: podman kube down"
