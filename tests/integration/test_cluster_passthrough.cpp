@@ -1,12 +1,14 @@
 // A cluster-unaware client in front of a real six-node cluster (issue 13): every command family's
 // rule (upstream/cluster_plan.h) carried out through herdguard, compared with what the cluster
-// holds when asked node by node.
+// holds when asked node by node; and the single-Redis pass-through suite (passthrough_suite.h),
+// reply for reply against the cluster's own answers.
 #include <catch2/catch.hpp>
 
 #include <set>
 #include <thread>
 
 #include "cluster_helpers.h"
+#include "passthrough_suite.h"
 
 using namespace herdguard;
 using namespace herdguard::test;
@@ -217,4 +219,59 @@ TEST_CASE("cluster: transactions, WATCH, blocking commands and pub/sub on the ri
     CHECK(ssub.cmd({"SSUBSCRIBE", b}) == "*[$ssubscribe, $" + b + ", :1]");
     CHECK(other.cmd({"SPUBLISH", b, "sharded"}) == ":1");
     CHECK(ssub.get_reply() == "*[$smessage, $" + b + ", $sharded]");
+}
+
+// The pass-through suite of the single-Redis tests (passthrough_suite.h), through herdguard in
+// front of the cluster. The reference is the cluster itself: every direct key ("{dx}:...") is
+// in one slot, so the master owning that slot, asked directly, answers as the cluster does.
+TEST_CASE("cluster: the pass-through suite through herdguard equals the cluster, reply for reply",
+          "[integration][cluster]") {
+    temp_dir dir;
+    redis_cluster cluster(dir);
+    auto proxy = cluster_proxy(dir, cluster);
+    const auto direct_port = owner_port(cluster.port(0), direct_prefix);
+    client via_proxy(proxy->port(), 5s);
+    client direct(direct_port, 5s);
+
+    for (const auto& sequence : all_sequences()) {
+        INFO("sequence: " << sequence.name);
+        compare_sequence(via_proxy, direct, sequence.commands);
+        // Each sequence starts from no keys, as it does on a fresh Redis. FLUSHALL through
+        // herdguard reaches every master, the direct side's too.
+        REQUIRE(via_proxy.cmd({"FLUSHALL"}) == "+OK");
+        REQUIRE(direct.cmd({"DBSIZE"}) == ":0");
+    }
+
+    {
+        const auto result = compare_pipeline(via_proxy, direct, mixed_pipeline(10000));
+        REQUIRE(result.replies_via_proxy == 10000);
+        REQUIRE(result.replies_direct == 10000);
+        INFO(result.samples);
+        CHECK(result.mismatches == 0);
+        CHECK(via_proxy.cmd({"PING"}) == "+PONG");
+    }
+
+    // SCAN through herdguard walks every master; the direct keys are all on one.
+    std::vector<command> proxy_sets, direct_sets;
+    for (int i = 0; i < 500; ++i) {
+        proxy_sets.push_back({"SET", std::string(proxy_prefix) + "scan:" + std::to_string(i), "v"});
+        direct_sets.push_back({"SET", std::string(direct_prefix) + "scan:" + std::to_string(i), "v"});
+    }
+    for (const auto& r : via_proxy.pipeline(proxy_sets)) REQUIRE(r == "+OK");
+    for (const auto& r : direct.pipeline(direct_sets)) REQUIRE(r == "+OK");
+    const auto proxy_keys = scan_all(via_proxy, proxy_prefix);
+    CHECK(proxy_keys.size() == 500);
+    CHECK(proxy_keys == scan_all(direct, direct_prefix));
+
+    client proxy_b(proxy->port()), direct_b(direct_port);
+    const auto watched_via_proxy = watch_abort_scenario(via_proxy, proxy_b, proxy_prefix);
+    const auto watched_direct = watch_abort_scenario(direct, direct_b, direct_prefix);
+    CHECK(watched_direct[5] == "(nil)");  // the scenario's own premise
+    CHECK(watched_via_proxy == watched_direct);
+
+    // 200 clients whose keys ("rw:<n>") spread over the three masters.
+    const auto own_writes = read_own_writes(proxy->port(), 200, 50);
+    INFO(own_writes.summary);
+    CHECK(own_writes.failures == 0);
+    CHECK(own_writes.completed == 200);
 }

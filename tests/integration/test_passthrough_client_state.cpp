@@ -2,78 +2,32 @@
 // an open MULTI that must not leak into other clients, and SELECT per client must look exactly
 // like Redis through the proxy.
 //
-// Each sequence runs twice against the same redis-server, once through the proxy on keys "px:*"
-// and once directly on keys "dx:*", and every reply pair must be equal (prefix normalised).
+// Each sequence (passthrough_suite.cpp) runs twice against the same redis-server, once through the
+// proxy on keys "{px}:*" and once directly on keys "{dx}:*", and every reply pair must be equal
+// (prefix normalised). test_cluster_passthrough.cpp runs the same sequences in front of a cluster.
 #include <string>
 #include <vector>
 
 #include "harness.h"
-#include "test_support.h"
+#include "passthrough_suite.h"
 
 using namespace herdguard::test;
 
 TEST_CASE("MULTI/EXEC returns the array of results, equal to direct Redis",
           "[integration][passthrough][transactions]") {
-    run_comparison({
-        {"MULTI"},
-        {"SET", "{p}t", "1"},
-        {"INCR", "{p}t"},
-        {"GET", "{p}t"},
-        {"LPUSH", "{p}tl", "a"},
-        {"EXEC"},
-        {"MULTI"},
-        {"SET", "{p}t", "x"},
-        {"DISCARD"},
-        {"GET", "{p}t"},
-        {"EXEC"},
-        {"DISCARD"},
-        // An error while queueing aborts the transaction.
-        {"MULTI"},
-        {"SET", "{p}t", "y"},
-        {"NOSUCHCMD"},
-        {"EXEC"},
-        {"GET", "{p}t"},
-        // A runtime error inside EXEC is one element of the result array.
-        {"MULTI"},
-        {"INCR", "{p}tl"},
-        {"SET", "{p}t", "z"},
-        {"EXEC"},
-        {"MULTI"},
-        {"MULTI"},
-        {"DISCARD"},
-    });
+    run_comparison(multi_exec_sequence().commands);
 }
 
 TEST_CASE("WATCH abort: EXEC returns nil after another client changed the key, as in Redis",
           "[integration][passthrough][transactions]") {
     proxy_stack stack;
 
-    auto scenario = [](client& a, client& b, const std::string& prefix) {
-        const std::string key = prefix + "watched";
-        std::vector<std::string> r;
-        r.push_back(a.cmd({"SET", key, "0"}));
-        r.push_back(a.cmd({"WATCH", key}));
-        r.push_back(b.cmd({"SET", key, "changed-by-b"}));
-        r.push_back(a.cmd({"MULTI"}));
-        r.push_back(a.cmd({"SET", key, "from-a"}));
-        r.push_back(a.cmd({"EXEC"}));  // index 5: must be the null multi-bulk
-        r.push_back(a.cmd({"GET", key}));
-        // Without interference the same WATCH/MULTI/EXEC commits.
-        r.push_back(a.cmd({"WATCH", key}));
-        r.push_back(a.cmd({"MULTI"}));
-        r.push_back(a.cmd({"SET", key, "from-a"}));
-        r.push_back(a.cmd({"EXEC"}));
-        r.push_back(b.cmd({"GET", key}));
-        for (auto& s : r) s = normalise(s, prefix);
-        return r;
-    };
-
     auto proxy_a = stack.proxy_client();
     auto proxy_b = stack.proxy_client();
     auto direct_a = stack.direct_client();
     auto direct_b = stack.direct_client();
-    auto via_proxy = scenario(proxy_a, proxy_b, proxy_prefix);
-    auto direct = scenario(direct_a, direct_b, direct_prefix);
+    auto via_proxy = watch_abort_scenario(proxy_a, proxy_b, proxy_prefix);
+    auto direct = watch_abort_scenario(direct_a, direct_b, direct_prefix);
     CHECK(direct[5] == "(nil)");  // the test's own premise
     CHECK(via_proxy[5] == "(nil)");
     CHECK(via_proxy == direct);

@@ -12,9 +12,11 @@
 
 namespace herdguard::test {
 
-// Two prefixes of equal length, so lengths in replies (STRLEN, GETRANGE...) cannot differ.
-inline constexpr const char* proxy_prefix = "px:";
-inline constexpr const char* direct_prefix = "dx:";
+// Two prefixes of equal length, so lengths in replies (STRLEN, GETRANGE...) cannot differ. Each
+// is a hash tag: in front of a cluster, one side's keys share a slot, so the sequences' multi-key
+// commands are legal there too.
+inline constexpr const char* proxy_prefix = "{px}:";
+inline constexpr const char* direct_prefix = "{dx}:";
 
 using command = std::vector<std::string>;
 
