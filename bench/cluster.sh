@@ -31,26 +31,13 @@ bench_workspace cluster
 bench_start_cluster
 bench_start_redis --maxclients 10000
 
-seeds=$(printf '127.0.0.1:%s, ' "${nodes[@]}")
 cat >"$work/hg-cluster.yaml" <<EOF
 redis:
   cluster:
-    seeds: [${seeds%, }]
+    seeds: $(bench_cluster_seeds)
 EOF
-free_port_into hg_cluster
-"$bin" --config "$work/hg-cluster.yaml" --listen "127.0.0.1:$hg_cluster" --threads "$HG_THREADS" --admin off \
-    --log-level warn >"$work/hg-cluster.log" 2>&1 &
-pids+=($!)
-wait_ping "$hg_cluster" $! || die "herdguard (cluster) did not start: $(tail -3 "$work/hg-cluster.log")"
-for _ in $(seq 1 100); do
-    [ "$(redis-cli -p "$hg_cluster" set bench:ready 1 2>/dev/null)" = OK ] && break
-    sleep 0.1
-done
-free_port_into hg_single
-"$bin" --listen "127.0.0.1:$hg_single" --redis "127.0.0.1:$redis_port" --threads "$HG_THREADS" --admin off \
-    --log-level warn >"$work/hg-single.log" 2>&1 &
-pids+=($!)
-wait_ping "$hg_single" $! || die "herdguard (single) did not start"
+bench_start_herdguard hg_cluster --config "$work/hg-cluster.yaml" --threads "$HG_THREADS"
+bench_start_herdguard hg_single --redis "127.0.0.1:$redis_port" --threads "$HG_THREADS"
 
 # One redis-benchmark run -> "set_rps get_rps"
 run() {  # target pipeline n

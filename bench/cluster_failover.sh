@@ -33,12 +33,11 @@ free_port_into up_port
 pids+=($!)
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$up_port/_stats" >/dev/null && break; sleep 0.1; done
 
-seeds=$(printf '127.0.0.1:%s, ' "${nodes[@]}")
 cat >"$work/hg.yaml" <<EOF
 redis:
   command_timeout: 3s
   cluster:
-    seeds: [${seeds%, }]
+    seeds: $(bench_cluster_seeds)
 routes:
   - name: products
     match: "product:*"
@@ -48,13 +47,8 @@ routes:
     load_timeout: 2s
 EOF
 hg=()
-for i in 1 2; do
-    free_port_into p
-    "$bin" --config "$work/hg.yaml" --listen "127.0.0.1:$p" --threads 1 --admin off --log-level warn \
-        >"$work/hg-$p.log" 2>&1 &
-    pids+=($!)
-    wait_ping "$p" $! || die "herdguard did not start: $(tail -3 "$work/hg-$p.log")"
-    for _ in $(seq 1 100); do [ "$(redis-cli -p "$p" set bench:ready 1 2>/dev/null)" = OK ] && break; sleep 0.1; done
+for _ in 1 2; do
+    bench_start_herdguard p --config "$work/hg.yaml" --threads 1
     hg+=("$p")
 done
 

@@ -28,7 +28,7 @@ free_port_into() {  # VAR: sets VAR (in this shell, so used_ports remembers it)
 # The same, echoed (in a $(...) subshell, which forgets used_ports: the ss check still holds).
 free_port() {
     local port
-    free_port_into port
+    free_port_into hs_port
     echo "$port"
 }
 
@@ -168,4 +168,29 @@ bench_wait_cluster_ok() {  # every node says cluster_state:ok and every replica 
         sleep 0.1
     done
     return 1
+}
+
+# The cluster's nodes as herdguard's `seeds:` list: [127.0.0.1:p1, 127.0.0.1:p2, ...].
+bench_cluster_seeds() {
+    local s
+    s=$(printf '127.0.0.1:%s, ' "${nodes[@]}")
+    echo "[${s%, }]"
+}
+
+# herdguard ($bin) on a free port with the caller's flags (--config or --redis, --threads...),
+# admin off, log level warn, its log in $work. Ready when PING answers and a keyed command works
+# (in front of a cluster: once it has learned the map). Sets VAR to its port and hg_pid.
+bench_start_herdguard() {  # VAR flags...
+    local var=$1 hs_port _
+    shift
+    free_port_into hs_port
+    "$bin" --listen "127.0.0.1:$hs_port" --admin off --log-level warn "$@" >"$work/hg-$hs_port.log" 2>&1 &
+    hg_pid=$!
+    pids+=("$hg_pid")
+    wait_ping "$hs_port" "$hg_pid" || die "herdguard did not start: $(tail -3 "$work/hg-$hs_port.log")"
+    for _ in $(seq 1 100); do
+        [ "$(redis-cli -p "$hs_port" set bench:ready 1 2>/dev/null)" = OK ] && break
+        sleep 0.1
+    done
+    printf -v "$var" '%s' "$hs_port"
 }
