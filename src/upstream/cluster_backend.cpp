@@ -22,8 +22,6 @@ namespace herdguard {
 namespace {
 
 using clock = std::chrono::steady_clock;
-constexpr auto retry_first = std::chrono::milliseconds(5);
-constexpr auto retry_max = std::chrono::milliseconds(100);
 
 std::string encode(std::span<const std::string_view> argv) {
     std::string out;
@@ -43,7 +41,7 @@ public:
     cluster_call(cluster_backend& b, std::string bytes, std::uint16_t slot, std::string fixed, reply_handler* inner,
                  bool no_timeout)
         : b_(b), bytes_(std::move(bytes)), slot_(slot), fixed_(std::move(fixed)), inner_(inner),
-          no_timeout_(no_timeout), deadline_(clock::now() + b.cfg().redis.command_timeout) {}
+          no_timeout_(no_timeout), budget_(b.cfg().redis.command_timeout) {}
 
     void send() {
         redis_connection* conn = fixed_.empty() ? b_.slot_connection(slot_) : &b_.node(fixed_);
@@ -51,34 +49,35 @@ public:
             b_.watch().refresh_soon("no master for a slot");
             return fail(b_.no_map_error());
         }
+        if (fixed_.empty()) answered_ = b_.slot_address(slot_);
         conn->send(bytes_, this, no_timeout_);
     }
 
     void on_reply(std::string_view raw) override {
         if (raw.empty() || raw[0] != '-' || !fixed_.empty()) return done(raw, false);
-        const auto r = read_cluster_redirect(raw);
-        switch (r.what) {
-            case cluster_redirect::kind::moved:
-                b_.stats().cluster_moved.add();
-                if (!count_redirect(raw)) return;
-                b_.note_moved(r.slot, where(r));
-                b_.watch().refresh_soon("MOVED");
-                return send();
-            case cluster_redirect::kind::ask: {
-                b_.stats().cluster_ask.add();
-                if (!count_redirect(raw)) return;
+        auto step = b_.after_error(raw, slot_, answered_, budget_);
+        using kind = cluster_backend::next_step::kind;
+        switch (step.what) {
+            case kind::deliver: return done(raw, false);
+            case kind::give_up: return fail(std::move(step.reply));
+            case kind::resend: return send();
+            case kind::ask: {
                 // ASKING and the command, back to back on the same connection: ASKING holds for
                 // the next command only. The map stays: the slot is still the old owner's.
-                auto& there = b_.node(where(r));
+                auto& there = b_.node(step.address);
+                answered_ = step.address;
                 there.send_command({"ASKING"}, &discard_reply());
                 there.send(bytes_, this, no_timeout_);
                 return;
             }
-            case cluster_redirect::kind::retry:
-                return retry(raw);
-            case cluster_redirect::kind::none:
-                if (resp::reply_view(raw).error_code() == "READONLY") return retry(raw);  // a demoted master
-                return done(raw, false);
+            case kind::retry:
+                if (!timer_) timer_ = std::make_unique<asio::steady_timer>(b_.executor());
+                timer_->expires_after(step.pause);
+                timer_->async_wait([this](const boost::system::error_code& ec) {
+                    if (ec) return done("-ERR herdguard: shutting down\r\n", true);
+                    send();
+                });
+                return;
         }
     }
 
@@ -90,38 +89,6 @@ public:
     }
 
 private:
-    // The redirect's node (the host of the node the slot was sent to, if the redirect has none).
-    std::string where(const cluster_redirect& r) { return r.address(b_.slot_address(slot_)); }
-
-    bool count_redirect(std::string_view raw) {
-        if (++redirects_ <= b_.cfg().redis.cluster.max_redirects) return true;
-        b_.stats().cluster_redirect_limit.add();
-        fail(resp::error_reply(fmt::format("ERR herdguard: more than {} cluster redirects for slot {} (last: {})",
-                                           b_.cfg().redis.cluster.max_redirects, slot_,
-                                           resp::reply_view(raw).error_text())));
-        return false;
-    }
-
-    // TRYAGAIN (a multi-key command during a migration), CLUSTERDOWN (a failover in progress),
-    // LOADING, READONLY: the same command again after a pause, while command_timeout allows;
-    // then Redis's own error is the answer.
-    void retry(std::string_view raw) {
-        b_.stats().cluster_retries.add();
-        const auto code = resp::reply_view(raw).error_code();
-        if (code == "CLUSTERDOWN" || code == "READONLY") b_.watch().refresh_soon(code);
-        if (clock::now() + backoff_ >= deadline_) return done(raw, false);
-        // A fresh attempt: during a migration a multi-key command meets ASK then TRYAGAIN on
-        // every attempt until the last key has moved; the deadline bounds those, not the count.
-        redirects_ = 0;
-        if (!timer_) timer_ = std::make_unique<asio::steady_timer>(b_.executor());
-        timer_->expires_after(backoff_);
-        backoff_ = std::min(backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(retry_max));
-        timer_->async_wait([this](const boost::system::error_code& ec) {
-            if (ec) return done("-ERR herdguard: shutting down\r\n", true);
-            send();
-        });
-    }
-
     void fail(std::string reply) { done(reply, true); }
 
     void done(std::string_view raw, bool failure) {
@@ -139,9 +106,8 @@ private:
     std::string fixed_;
     reply_handler* inner_;
     bool no_timeout_;
-    clock::time_point deadline_;
-    int redirects_ = 0;
-    std::chrono::milliseconds backoff_ = retry_first;
+    redirect_budget budget_;
+    std::string answered_;  // the node the command went to last
     std::unique_ptr<asio::steady_timer> timer_;
 };
 
@@ -244,6 +210,49 @@ cluster_backend::link_counts cluster_backend::links() const {
         if (c->is_up()) ++n.up;
     }
     return n;
+}
+
+cluster_backend::next_step cluster_backend::after_error(std::string_view raw, std::uint16_t slot,
+                                                        const std::string& answered, redirect_budget& budget) {
+    next_step step;
+    const auto r = read_cluster_redirect(raw);
+    const auto code = resp::reply_view(raw).error_code();
+    if (r.what == cluster_redirect::kind::moved || r.what == cluster_redirect::kind::ask) {
+        const bool moved = r.what == cluster_redirect::kind::moved;
+        (moved ? stats_.cluster_moved : stats_.cluster_ask).add();
+        if (++budget.redirects > cfg_.redis.cluster.max_redirects) {
+            stats_.cluster_redirect_limit.add();
+            step.what = next_step::kind::give_up;
+            step.reply = resp::error_reply(fmt::format("ERR herdguard: more than {} cluster redirects for slot {} (last: {})",
+                                                       cfg_.redis.cluster.max_redirects, slot,
+                                                       resp::reply_view(raw).error_text()));
+            return step;
+        }
+        // A redirect without a host (an unknown endpoint) means the answering node's host.
+        step.address = r.address(answered.empty() ? slot_address(slot) : answered);
+        if (moved) {
+            note_moved(r.slot, step.address);
+            watch_->refresh_soon("MOVED");
+            step.what = next_step::kind::resend;
+        } else {
+            step.what = next_step::kind::ask;  // the map stays: the slot is still the old owner's
+        }
+        return step;
+    }
+    // TRYAGAIN (a multi-key command during a migration), CLUSTERDOWN (a failover in progress),
+    // LOADING, READONLY (a demoted master): the same command again after a pause, while
+    // command_timeout allows; then Redis's own error is the answer.
+    if (r.what != cluster_redirect::kind::retry && code != "READONLY") return step;
+    stats_.cluster_retries.add();
+    if (code == "CLUSTERDOWN" || code == "READONLY") watch_->refresh_soon(code);
+    if (clock::now() + budget.pause >= budget.deadline) return step;
+    step.what = next_step::kind::retry;
+    step.pause = budget.pause;
+    budget.pause = std::min(budget.pause * 2, redirect_budget::max_pause);
+    // A fresh attempt: during a migration a multi-key command meets ASK then TRYAGAIN on every
+    // attempt until the last key has moved; the deadline bounds those, not the count.
+    budget.redirects = 0;
+    return step;
 }
 
 std::string cluster_backend::no_map_error() const {

@@ -1,5 +1,7 @@
 #include "herdguard/upstream/cluster_link.h"
 
+#include <algorithm>
+
 #include <boost/asio/steady_timer.hpp>
 
 #include "herdguard/resp/command_keys.h"
@@ -67,6 +69,57 @@ private:
     reply_handler* inner_;
 };
 
+// A blocking command's reply on the way back. Outside every mode it is alone with its reply on the
+// link's connection, so a redirect means it did not run: the shared path's rule
+// (cluster_backend::after_error) says where and when, and the link sends it again before any
+// command that came after it. Any other reply (or no link left) is the client's.
+class cluster_link::follow final : public reply_handler {
+public:
+    follow(std::weak_ptr<cluster_link> link, std::span<const std::string_view> argv, reply_handler* inner,
+           bool no_timeout, redirect_budget budget)
+        : link_(std::move(link)), argv_(argv.begin(), argv.end()), inner_(inner), no_timeout_(no_timeout),
+          budget_(budget) {}
+    void on_reply(std::string_view raw) override {
+        auto link = link_.lock();
+        if (!link || link->stopped_ || raw.empty() || raw[0] != '-') return finish(raw, false);
+        const std::vector<std::string_view> argv(argv_.begin(), argv_.end());
+        const auto slot = static_cast<std::uint16_t>(resp::key_slot(resp::first_key(argv)));
+        auto step = link->shared_.after_error(raw, slot, link->conn_address_, budget_);
+        redo again{budget_, {}, {}};
+        using kind = cluster_backend::next_step::kind;
+        switch (step.what) {
+            case kind::deliver: return finish(raw, false);
+            case kind::give_up: return finish(step.reply, true);
+            case kind::resend: break;  // address_for() now says where: the MOVED is noted
+            case kind::ask: again.ask = std::move(step.address); break;
+            case kind::retry: again.not_before = std::chrono::steady_clock::now() + step.pause; break;
+        }
+        link->send_again(held{std::move(argv_), inner_, no_timeout_, false, std::move(again)});
+        delete this;
+    }
+    void on_failure(std::string_view raw) override { finish(raw, true); }
+
+private:
+    void finish(std::string_view raw, bool failure) {
+        auto* inner = inner_;
+        delete this;
+        if (failure) inner->on_failure(raw);
+        else inner->on_reply(raw);
+    }
+    std::weak_ptr<cluster_link> link_;
+    std::vector<std::string> argv_;
+    reply_handler* inner_;
+    bool no_timeout_;
+    redirect_budget budget_;
+};
+
+struct cluster_link::pause_timer {
+    explicit pause_timer(asio::any_io_executor ex) : timer(std::move(ex)) {}
+    asio::steady_timer timer;
+    bool armed = false;
+};
+
+cluster_link::cluster_link(cluster_backend& shared) : shared_(shared) {}
 cluster_link::~cluster_link() { stop(); }
 
 cluster_link::effect cluster_link::effect_of(std::span<const std::string_view> argv, bool no_timeout, bool relayed) {
@@ -93,6 +146,7 @@ void cluster_link::set_push_sink(std::function<void(std::string_view)> sink) {
 void cluster_link::stop() {
     if (stopped_) return;
     stopped_ = true;
+    if (pause_) pause_->timer.cancel();
     // Synchronously, as client_link promises: what is held fails, the connection (whose state
     // is unknown) is closed, not pooled.
     auto held = std::move(held_);
@@ -121,8 +175,9 @@ void cluster_link::pass(const passthrough& cmd, reply_handler* handler) {
         return;
     }
     const bool relayed = handler == nullptr;
-    if (held_.empty() && try_dispatch(cmd.argv, cmd.raw, handler, cmd.no_timeout, relayed)) return;
-    held_.push_back(held{std::vector<std::string>(cmd.argv.begin(), cmd.argv.end()), handler, cmd.no_timeout, relayed});
+    if (held_.empty() && try_dispatch(cmd.argv, cmd.raw, handler, cmd.no_timeout, relayed, nullptr)) return;
+    held_.push_back(
+        held{std::vector<std::string>(cmd.argv.begin(), cmd.argv.end()), handler, cmd.no_timeout, relayed, {}});
     pump();
 }
 
@@ -134,10 +189,15 @@ void cluster_link::pump() {
     auto self = shared_from_this();
     pumping_ = true;
     while (!held_.empty() && !stopped_) {
+        if (const auto& again = held_.front().again;
+            again && again->not_before > std::chrono::steady_clock::now()) {
+            pump_at(again->not_before);  // a retry's pause: everything after it waits too
+            break;
+        }
         held h = std::move(held_.front());
         held_.pop_front();
         std::vector<std::string_view> argv(h.argv.begin(), h.argv.end());
-        if (!try_dispatch(argv, {}, h.handler, h.no_timeout, h.relayed)) {
+        if (!try_dispatch(argv, {}, h.handler, h.no_timeout, h.relayed, h.again ? &*h.again : nullptr)) {
             // try_dispatch did nothing: back to the front, unless stop() has answered it already.
             if (!stopped_) held_.push_front(std::move(h));
             else if (h.handler != nullptr) h.handler->on_failure(closed_reply);
@@ -147,9 +207,28 @@ void cluster_link::pump() {
     pumping_ = false;
 }
 
+void cluster_link::send_again(held h) {
+    // Before the commands that came after it, behind those sent again already: their order.
+    auto at = std::find_if(held_.begin(), held_.end(), [](const held& x) { return !x.again; });
+    held_.insert(at, std::move(h));
+}
+
+void cluster_link::pump_at(std::chrono::steady_clock::time_point when) {
+    if (!pause_) pause_ = std::make_unique<pause_timer>(shared_.executor());
+    if (pause_->armed) return;
+    pause_->armed = true;
+    pause_->timer.expires_at(when);
+    pause_->timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        auto link = weak.lock();
+        if (!link) return;
+        link->pause_->armed = false;
+        if (!ec && !link->stopped_) link->pump();
+    });
+}
+
 // Sends the command now if its turn has come; false (and nothing done) if it must wait.
 bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::string_view raw, reply_handler* handler,
-                                bool no_timeout, bool relayed) {
+                                bool no_timeout, bool relayed, const redo* again) {
     if (!argv.empty() && (iequals(argv[0], "ssubscribe") || iequals(argv[0], "sunsubscribe"))) {
         // Their confirmations stream to the client: only once everything before has answered.
         if (shared_pending_ > 0 || bound_pending_ > 0) return false;
@@ -202,7 +281,7 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
     if (conn_ && !in_mode() && e != effect::subscribe && e != effect::sticky) {
         // Bound for a blocking command that is still answering, or idle: a command for another
         // node waits for it, then takes a connection there.
-        const std::string address = address_for(argv);
+        const std::string address = again && !again->ask.empty() ? again->ask : address_for(argv);
         if (address != conn_address_) {
             if (bound_pending_ > 0) return false;
             unbind_if_clean();
@@ -213,7 +292,7 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
             if (defer_transaction(argv, e, handler)) return true;
         }
         if (shared_pending_ > 0) return false;  // earlier commands first
-        const std::string address = address_for(argv);
+        const std::string address = again && !again->ask.empty() ? again->ask : address_for(argv);
         if (address.empty()) {
             if (handler != nullptr) handler->on_failure(shared_.no_map_error());
             return true;
@@ -247,6 +326,15 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
     if (handler == nullptr) {
         conn_->pass(cmd, nullptr);  // relayed: its replies stream to the push sink
         return true;
+    }
+    if (e == effect::blocking && !in_mode()) {
+        if (again && !again->ask.empty()) {
+            // ASKING holds for the next command only: the two go back to back.
+            static constexpr std::string_view asking[] = {"ASKING"};
+            conn_->send_command(asking, &discard_reply());
+        }
+        handler = new follow(weak_from_this(), argv, handler, no_timeout,
+                             again ? again->budget : redirect_budget(shared_.cfg().redis.command_timeout));
     }
     ++bound_pending_;
     conn_->pass(cmd, new counted(weak_from_this(), true, handler));

@@ -367,3 +367,72 @@ TEST_CASE("cluster: a shard channel's subscriber stays subscribed when the chann
     // And it can still leave, where the channel lives now.
     CHECK(sub.cmd({"SUNSUBSCRIBE", channel}) == "*[$sunsubscribe, $" + channel + ", :0]");
 }
+
+// A blocking command outside a transaction is alone on its connection, so a redirect means it did
+// not run. herdguard sends it again where the cluster says, and the client never sees the MOVED
+// or the ASK. Redis itself unblocks a client whose slot moves away, with a MOVED: the client here
+// ends up waiting at the new owner. A command pipelined behind it still answers after it.
+TEST_CASE("cluster: a blocking command the cluster redirects is sent again, never answered MOVED or ASK",
+          "[integration][cluster][cluster-faults]") {
+    temp_dir dir;
+    redis_cluster cluster(dir);
+    auto proxy = cluster_proxy(dir, cluster);
+    const std::string key = "queue{b}";
+    const std::string slot = std::to_string(resp::key_slot(key));
+    const std::uint16_t first = owner_port(cluster.port(0), key);
+    std::uint16_t second = 0;
+    for (const auto* m : cluster_map_of(cluster.port(0)).masters())
+        if (m->port != first) second = m->port;
+    const std::string first_id = node_id(first), second_id = node_id(second);
+    const auto waiting_on = [](std::uint16_t port) {
+        client n(port);
+        return n.cmd({"INFO", "clients"}).find("blocked_clients:1\r") != std::string::npos;
+    };
+
+    // MOVED: BLPOP waits on the owner; the (empty) slot moves to another master.
+    client waiter(proxy->port(), 15s);
+    waiter.append({"BLPOP", key, "10"});
+    waiter.append({"ECHO", "after"});
+    REQUIRE(waiter.flush());
+    REQUIRE(eventually([&] { return waiting_on(first); }, 5s));
+    const auto moved_before = counter(proxy->port(), "cluster_moved");
+    {
+        client from(first), to(second);
+        REQUIRE(to.cmd({"CLUSTER", "SETSLOT", slot, "IMPORTING", first_id}) == "+OK");
+        REQUIRE(from.cmd({"CLUSTER", "SETSLOT", slot, "MIGRATING", second_id}) == "+OK");
+        REQUIRE(to.cmd({"CLUSTER", "SETSLOT", slot, "NODE", second_id}) == "+OK");
+        REQUIRE(from.cmd({"CLUSTER", "SETSLOT", slot, "NODE", second_id}) == "+OK");
+        for (std::size_t i = 0; i < cluster.size(); ++i) {
+            client n(cluster.port(i));
+            n.cmd({"CLUSTER", "SETSLOT", slot, "NODE", second_id});
+        }
+    }
+    INFO("herdguard's log:\n" << proxy->log_tail());
+    REQUIRE(eventually([&] { return waiting_on(second); }, 5s));
+    {
+        client owner(second);
+        CHECK(owner.cmd({"RPUSH", key, "moved"}) == ":1");
+    }
+    CHECK(waiter.get_reply() == "*[$" + key + ", $moved]");
+    CHECK(waiter.get_reply() == "$after");
+    CHECK(counter(proxy->port(), "cluster_moved") > moved_before);
+
+    // ASK: the slot migrates back; the list is on neither node, so the old owner sends the
+    // command to the importing one, where it waits (ASKING first).
+    {
+        client from(second), to(first);
+        REQUIRE(to.cmd({"CLUSTER", "SETSLOT", slot, "IMPORTING", second_id}) == "+OK");
+        REQUIRE(from.cmd({"CLUSTER", "SETSLOT", slot, "MIGRATING", first_id}) == "+OK");
+    }
+    const auto ask_before = counter(proxy->port(), "cluster_ask");
+    waiter.append({"BLPOP", key, "10"});
+    REQUIRE(waiter.flush());
+    REQUIRE(eventually([&] { return waiting_on(first); }, 5s));
+    {
+        client importing(first);
+        CHECK(importing.cmd({"ASKING"}) == "+OK");
+        CHECK(importing.cmd({"RPUSH", key, "asked"}) == ":1");
+    }
+    CHECK(waiter.get_reply() == "*[$" + key + ", $asked]");
+    CHECK(counter(proxy->port(), "cluster_ask") > ask_before);
+}

@@ -36,6 +36,7 @@
 #include "herdguard/config/config.h"
 #include "herdguard/stats/stats.h"
 #include "herdguard/upstream/backend.h"
+#include "herdguard/upstream/cluster_redirect.h"
 #include "herdguard/upstream/cluster_topology.h"
 #include "herdguard/upstream/connection_registry.h"
 
@@ -99,6 +100,25 @@ public:
     // A reply given by herdguard itself, on the executor: never inside the caller's pass(), which
     // may not expect its reply before it returns.
     void answer_now(reply_handler* handler, std::string reply);
+
+    // The next step for a command whose node answered `raw` (an error reply): the one rule for
+    // the shared path (cluster_call) and the link's blocking commands. It counts the redirect
+    // or retry, notes a MOVED for the slot and asks for a new map where the reply says the map
+    // is out of date. `answered`: the node that replied, whose host a redirect without one means.
+    struct next_step {
+        enum class kind {
+            deliver,  // the reply is the answer (not a redirect, or the deadline has passed)
+            give_up,  // more than max_redirects: `reply` is herdguard's error
+            resend,   // MOVED: send it again where the slot goes now (slot_address)
+            ask,      // ASK: ASKING and the command, back to back, at `address`
+            retry,    // TRYAGAIN, CLUSTERDOWN, LOADING, READONLY: the same again after `pause`
+        } what = kind::deliver;
+        std::string address;
+        std::chrono::milliseconds pause{0};
+        std::string reply;
+    };
+    next_step after_error(std::string_view raw, std::uint16_t slot, const std::string& answered,
+                          redirect_budget& budget);
 
 private:
     void sync_map();

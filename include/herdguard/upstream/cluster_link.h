@@ -6,7 +6,10 @@
 //  - MULTI: the node of the transaction's first key. MULTI (+OK) and the keyless commands after
 //    it (+QUEUED) are answered here and sent once a keyed command (or EXEC) names the node; a
 //    key of another slot later in the transaction gets CROSSSLOT, and EXEC then EXECABORT;
-//  - WATCH, blocking commands (BLPOP...): the node of their key;
+//  - WATCH, blocking commands (BLPOP...): the node of their key. A blocking command outside
+//    every mode is alone with its reply on that connection, so a MOVED or ASK means it did not
+//    run: it is sent again where the cluster says, and TRYAGAIN/CLUSTERDOWN/LOADING are waited
+//    out, by the shared path's rule (cluster_backend::after_error), before any later command;
 //  - SSUBSCRIBE: a connection per node that owns a subscribed shard channel. When a channel's
 //    slot moves, Redis tells the subscriber (a `sunsubscribe` push it did not ask for); the link
 //    keeps that from the client and subscribes again at the new owner (following MOVED if the
@@ -23,15 +26,18 @@
 // Threading: the worker's thread only.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "herdguard/upstream/backend.h"
+#include "herdguard/upstream/cluster_redirect.h"
 
 namespace herdguard {
 
@@ -40,7 +46,7 @@ class redis_connection;
 
 class cluster_link final : public client_link, public std::enable_shared_from_this<cluster_link> {
 public:
-    explicit cluster_link(cluster_backend& shared) : shared_(shared) {}
+    explicit cluster_link(cluster_backend& shared);
     ~cluster_link();
 
     void start() override {}
@@ -68,18 +74,29 @@ public:
     static effect effect_of(std::span<const std::string_view> argv, bool no_timeout, bool relayed);
 
 private:
+    // A blocking command the cluster redirected, or asked to try again, before it ran.
+    struct redo {
+        redirect_budget budget;
+        std::string ask;                                   // ASKING and the command, at this node
+        std::chrono::steady_clock::time_point not_before;  // a retry's pause
+    };
     struct held {
         std::vector<std::string> argv;
         reply_handler* handler;
         bool no_timeout;
         bool relayed;
+        std::optional<redo> again;  // set: to be sent again, before the commands that came after it
     };
     class counted;  // a reply handler that counts the link's replies in flight
+    class follow;   // a blocking command's reply handler: sends it again on a redirect
+    struct pause_timer;
 
     bool in_mode() const { return in_multi_ || watching_ || subscribed_ || sticky_; }
     bool try_dispatch(std::span<const std::string_view> argv, std::string_view raw, reply_handler* handler,
-                      bool no_timeout, bool relayed);
+                      bool no_timeout, bool relayed, const redo* again);
     void pump();
+    void send_again(held h);
+    void pump_at(std::chrono::steady_clock::time_point when);
     // Where a command that needs the link's own connection must go ("" when no map is known).
     std::string address_for(std::span<const std::string_view> argv) const;
     bool defer_transaction(std::span<const std::string_view> argv, effect e, reply_handler* handler);
@@ -101,6 +118,7 @@ private:
     std::size_t bound_pending_ = 0;     // replies awaited on conn_
     std::size_t shared_pending_ = 0;    // replies awaited from the shared backend
     std::deque<held> held_;             // commands waiting for their turn (order, or MULTI's key)
+    std::unique_ptr<pause_timer> pause_;  // wakes pump() when a retried command's pause is over
     std::vector<std::vector<std::string>> names_;  // CLIENT SETNAME/SETINFO, replayed on bind
     // One per node that holds shard channels for this client.
     struct shard_link {

@@ -9,6 +9,7 @@
 // Pure, so the cluster backend's redirect handling is unit-tested on the texts Redis sends.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,18 @@ struct cluster_redirect {
     // "host:port" to go to. `answered`: the "host:port" that gave the redirect, whose host stands
     // in for an endpoint announced as unknown ("MOVED 1 :6380", or "?").
     std::string address(std::string_view answered) const;
+};
+
+// What one command may still spend on redirects and retries: cluster.max_redirects MOVED/ASK in
+// a row, and retries (pausing 5 ms, doubling to 100 ms) until command_timeout after its first send.
+struct redirect_budget {
+    static constexpr std::chrono::milliseconds first_pause{5};
+    static constexpr std::chrono::milliseconds max_pause{100};
+    explicit redirect_budget(std::chrono::steady_clock::duration command_timeout)
+        : deadline(std::chrono::steady_clock::now() + command_timeout) {}
+    int redirects = 0;
+    std::chrono::steady_clock::time_point deadline;
+    std::chrono::milliseconds pause = first_pause;
 };
 
 // `error`: an error reply's bytes ("-MOVED 3999 127.0.0.1:6381\r\n") or its text without '-'.
