@@ -93,10 +93,7 @@ private:
 
     void done(std::string_view raw, bool failure) {
         reply_handler* inner = inner_;
-        if (inner != nullptr) {
-            if (failure) inner->on_failure(raw);
-            else inner->on_reply(raw);
-        }
+        if (inner != nullptr) hand_on(inner, raw, failure);
         delete this;
     }
 

@@ -33,8 +33,7 @@ private:
     void finish(std::string_view raw, bool failure) {
         auto* inner = inner_;
         delete this;
-        if (failure) inner->on_failure(raw);
-        else inner->on_reply(raw);
+        hand_on(inner, raw, failure);
     }
     reply_handler* inner_;
 };
@@ -57,8 +56,7 @@ private:
         if (link) --(bound_ ? link->bound_pending_ : link->shared_pending_);
         auto* inner = inner_;
         delete this;
-        if (failure) inner->on_failure(raw);
-        else inner->on_reply(raw);
+        hand_on(inner, raw, failure);
         if (link && !link->stopped_) {
             link->unbind_if_clean();
             link->pump();
@@ -103,8 +101,7 @@ private:
     void finish(std::string_view raw, bool failure) {
         auto* inner = inner_;
         delete this;
-        if (failure) inner->on_failure(raw);
-        else inner->on_reply(raw);
+        hand_on(inner, raw, failure);
     }
     std::weak_ptr<cluster_link> link_;
     std::vector<std::string> argv_;

@@ -119,6 +119,41 @@ inline std::uint16_t owner_port(std::uint16_t ask, std::string_view key) {
     return owner->port;
 }
 
+// A master other than `port` (the last in the map's order).
+inline std::uint16_t another_master(std::uint16_t ask, std::uint16_t port) {
+    std::uint16_t other = 0;
+    for (const auto* m : cluster_map_of(ask).masters())
+        if (m->port != port) other = m->port;
+    if (other == 0) throw harness_error("no master other than " + std::to_string(port));
+    return other;
+}
+
+// The node ID of the node on `port` (CLUSTER MYID).
+inline std::string node_id(std::uint16_t port) {
+    client c(port);
+    return c.cmd_reply({"CLUSTER", "MYID"}).str;
+}
+
+// Moves a slot with no keys in it from one master to another, as `redis-cli --cluster reshard`
+// ends a migration: IMPORTING and MIGRATING, then the old owner learns the new one first, then
+// the new owner, then every node. For a moment the two send each other's address (MOVED both
+// ways), which herdguard must ride out.
+inline void move_empty_slot(const redis_cluster& cluster, int slot, std::uint16_t from, std::uint16_t to) {
+    const std::string s = std::to_string(slot), from_id = node_id(from), to_id = node_id(to);
+    client src(from), dst(to);
+    const auto must = [](const std::string& reply, const char* what) {
+        if (reply != "+OK") throw harness_error(std::string("CLUSTER SETSLOT ") + what + ": " + reply);
+    };
+    must(dst.cmd({"CLUSTER", "SETSLOT", s, "IMPORTING", from_id}), "IMPORTING");
+    must(src.cmd({"CLUSTER", "SETSLOT", s, "MIGRATING", to_id}), "MIGRATING");
+    must(src.cmd({"CLUSTER", "SETSLOT", s, "NODE", to_id}), "NODE (old owner)");
+    must(dst.cmd({"CLUSTER", "SETSLOT", s, "NODE", to_id}), "NODE (new owner)");
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+        client n(cluster.port(i));
+        n.cmd({"CLUSTER", "SETSLOT", s, "NODE", to_id});
+    }
+}
+
 // `count` keys "<prefix><n>" whose slots each master owns: one list per master, in the order
 // of the masters' ports.
 inline std::vector<std::vector<std::string>> keys_per_master(std::uint16_t ask, const std::string& prefix,

@@ -329,6 +329,15 @@ pipeline_comparison compare_pipeline(client& via_proxy, client& direct, const st
     return out;
 }
 
+void check_mixed_pipeline(client& via_proxy, client& direct) {
+    const auto result = compare_pipeline(via_proxy, direct, mixed_pipeline(10000));
+    REQUIRE(result.replies_via_proxy == 10000);
+    REQUIRE(result.replies_direct == 10000);
+    INFO(result.samples);
+    CHECK(result.mismatches == 0);
+    CHECK(via_proxy.cmd({"PING"}) == "+PONG");
+}
+
 std::set<std::string> scan_all(client& c, const std::string& prefix) {
     std::set<std::string> keys;  // SCAN may repeat keys
     std::string cursor = "0";

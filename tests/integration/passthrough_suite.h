@@ -45,6 +45,9 @@ struct pipeline_comparison {
     std::string samples;
 };
 pipeline_comparison compare_pipeline(client& via_proxy, client& direct, const std::vector<command>& sequence);
+// 10,000 mixed commands as one pipeline each way: every reply there and equal, and the proxy's
+// connection still in step afterwards (a PING).
+void check_mixed_pipeline(client& via_proxy, client& direct);
 
 // A full SCAN iteration (COUNT 50) for keys matching `prefix` + "scan:*", normalised. Asserts the
 // reply's shape and that the cursor comes back to 0.

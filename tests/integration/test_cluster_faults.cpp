@@ -117,10 +117,6 @@ bool is_master(std::uint16_t port) {
     return !role.elements.empty() && role.elements[0].str == "master";
 }
 
-std::string node_id(std::uint16_t port) {
-    client c(port);
-    return c.cmd_reply({"CLUSTER", "MYID"}).str;
-}
 
 long long counter(std::uint16_t proxy_port, std::string_view name) { return herdguard_counter(proxy_port, name); }
 
@@ -249,9 +245,7 @@ TEST_CASE("cluster: a migration by hand: ASK is followed, TRYAGAIN waited out, t
 
     const std::uint16_t slot = resp::key_slot("{m}");
     const std::uint16_t source = owner_port(cluster.port(0), "{m}");
-    std::uint16_t target = 0;
-    for (const auto* m : cluster_map_of(cluster.port(0)).masters())
-        if (m->port != source) target = m->port;
+    const std::uint16_t target = another_master(cluster.port(0), source);
     const std::string source_id = node_id(source), target_id = node_id(target);
     REQUIRE(c.cmd({"SET", "{m}a", "1"}) == "+OK");
     REQUIRE(c.cmd({"SET", "{m}b", "2"}) == "+OK");
@@ -334,9 +328,7 @@ TEST_CASE("cluster: a shard channel's subscriber stays subscribed when the chann
     const std::string channel = "news{s}";
     const std::uint16_t slot = resp::key_slot(channel);
     const std::uint16_t source = owner_port(cluster.port(0), channel);
-    std::uint16_t target = 0;
-    for (const auto* m : cluster_map_of(cluster.port(0)).masters())
-        if (m->port != source) target = m->port;
+    const std::uint16_t target = another_master(cluster.port(0), source);
 
     client sub(proxy->port(), 5s);
     CHECK(sub.cmd({"SSUBSCRIBE", channel}) == "*[$ssubscribe, $" + channel + ", :1]");
@@ -348,16 +340,7 @@ TEST_CASE("cluster: a shard channel's subscriber stays subscribed when the chann
     // sunsubscribe push that herdguard keeps to itself while it subscribes at the new owner. The
     // old owner learns first: for a moment the two nodes send each other's address (MOVED both
     // ways), which herdguard must ride out.
-    const std::string target_id = node_id(target);
-    client src(source), dst(target);
-    REQUIRE(dst.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(source)}) == "+OK");
-    REQUIRE(src.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", target_id}) == "+OK");
-    REQUIRE(src.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", target_id}) == "+OK");
-    REQUIRE(dst.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", target_id}) == "+OK");
-    for (std::size_t i = 0; i < cluster.size(); ++i) {
-        client n(cluster.port(i));
-        n.cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", target_id});
-    }
+    move_empty_slot(cluster, slot, source, target);
     const bool resubscribed = eventually([&] { return pub.cmd({"SPUBLISH", channel, "probe"}) == ":1"; }, 10s, 50ms);
     INFO("source " << source << ", target " << target << "; herdguard's log:\n" << proxy->log_tail());
     REQUIRE(resubscribed);
@@ -380,9 +363,7 @@ TEST_CASE("cluster: a blocking command the cluster redirects is sent again, neve
     const std::string key = "queue{b}";
     const std::string slot = std::to_string(resp::key_slot(key));
     const std::uint16_t first = owner_port(cluster.port(0), key);
-    std::uint16_t second = 0;
-    for (const auto* m : cluster_map_of(cluster.port(0)).masters())
-        if (m->port != first) second = m->port;
+    const std::uint16_t second = another_master(cluster.port(0), first);
     const std::string first_id = node_id(first), second_id = node_id(second);
     const auto waiting_on = [](std::uint16_t port) {
         client n(port);
@@ -396,17 +377,7 @@ TEST_CASE("cluster: a blocking command the cluster redirects is sent again, neve
     REQUIRE(waiter.flush());
     REQUIRE(eventually([&] { return waiting_on(first); }, 5s));
     const auto moved_before = counter(proxy->port(), "cluster_moved");
-    {
-        client from(first), to(second);
-        REQUIRE(to.cmd({"CLUSTER", "SETSLOT", slot, "IMPORTING", first_id}) == "+OK");
-        REQUIRE(from.cmd({"CLUSTER", "SETSLOT", slot, "MIGRATING", second_id}) == "+OK");
-        REQUIRE(to.cmd({"CLUSTER", "SETSLOT", slot, "NODE", second_id}) == "+OK");
-        REQUIRE(from.cmd({"CLUSTER", "SETSLOT", slot, "NODE", second_id}) == "+OK");
-        for (std::size_t i = 0; i < cluster.size(); ++i) {
-            client n(cluster.port(i));
-            n.cmd({"CLUSTER", "SETSLOT", slot, "NODE", second_id});
-        }
-    }
+    move_empty_slot(cluster, resp::key_slot(key), first, second);
     INFO("herdguard's log:\n" << proxy->log_tail());
     REQUIRE(eventually([&] { return waiting_on(second); }, 5s));
     {

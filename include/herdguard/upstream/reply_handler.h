@@ -17,6 +17,13 @@ protected:
     ~reply_handler() = default;
 };
 
+// Hands one reply on, as a reply or as a failure. For handlers that wrap another: they delete
+// themselves first, then hand on (the inner handler may end what owns them).
+inline void hand_on(reply_handler* inner, std::string_view raw, bool failure) {
+    if (failure) inner->on_failure(raw);
+    else inner->on_reply(raw);
+}
+
 // A handler that drops the reply: for commands herdguard sends on a client's behalf (replaying
 // CLIENT SETNAME on a new private connection, revoking a lease).
 reply_handler& discard_reply();
