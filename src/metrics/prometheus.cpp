@@ -58,6 +58,16 @@ std::string prometheus_text(const stats_source& source, prometheus_options optio
     family(out, "herdguard_redis_private_connections", "gauge",
            "private redis connections held by clients now (MULTI, blocking, pub/sub, ...)");
     out += fmt::format("herdguard_redis_private_connections {}\n", source.private_redis_connections());
+    if (const auto cluster = source.cluster_map(); cluster.enabled) {
+        family(out, "herdguard_cluster_map_version", "gauge", "slot maps of the cluster taken so far (0: none yet)");
+        out += fmt::format("herdguard_cluster_map_version {}\n", cluster.version);
+        family(out, "herdguard_cluster_map_refreshes_total", "counter", "slot map lookups made, taken or not");
+        out += fmt::format("herdguard_cluster_map_refreshes_total {}\n", cluster.refreshes);
+        family(out, "herdguard_cluster_masters", "gauge", "masters in the current slot map");
+        out += fmt::format("herdguard_cluster_masters {}\n", cluster.masters);
+        family(out, "herdguard_cluster_map_error", "gauge", "1 while the last slot map lookup failed, else 0");
+        out += fmt::format("herdguard_cluster_map_error {}\n", cluster.last_error.empty() ? 0 : 1);
+    }
     if (options.hot_keys) {
         family(out, "herdguard_hot_key_reads_per_second", "gauge",
                "the 10 keys read most in the last second, estimated from a sample of reads (in_l1: held in L1)");

@@ -135,6 +135,17 @@ bool server_state::redis_ready() const {
     return cluster->has_map() && cluster->last_error().empty();
 }
 
+stats_source::cluster_map_state server_state::cluster_map() const {
+    cluster_map_state state;
+    if (!cluster) return state;
+    state.enabled = true;
+    state.version = cluster->version();
+    state.refreshes = cluster->refreshes();
+    if (const auto map = cluster->current()) state.masters = map->masters().size();
+    state.last_error = cluster->last_error();
+    return state;
+}
+
 using boost::system::error_code;
 using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 

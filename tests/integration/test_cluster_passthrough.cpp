@@ -111,6 +111,14 @@ TEST_CASE("cluster: keys reach their owners; multi-key and keyless commands are 
     CHECK(http_get(proxy->admin_port(), "/readyz").status == 200);
     const auto metrics = http_get(proxy->admin_port(), "/metrics").body;
     CHECK(metrics.find("herdguard_cluster_split_commands") != std::string::npos);
+    CHECK(metrics.find("\nherdguard_cluster_masters 3\n") != std::string::npos);
+    CHECK(metrics.find("\nherdguard_cluster_map_error 0\n") != std::string::npos);
+    // INFO shows the map herdguard routes by: known, three masters, the last lookup fine.
+    const auto fields = info_fields(c.cmd_reply({"INFO", "herdguard"}).str);
+    CHECK(std::stoll(fields.at("cluster_map_version")) >= 1);
+    CHECK(std::stoll(fields.at("cluster_map_refreshes")) >= std::stoll(fields.at("cluster_map_version")));
+    CHECK(fields.at("cluster_masters") == "3");
+    CHECK(fields.at("cluster_map_last_error").empty());
     CHECK(c.cmd({"HERDGUARD", "CONFIG"}).find("redis.cluster.seeds") != std::string::npos);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "herdguard/stats/hot_keys.h"
@@ -21,6 +22,15 @@ public:
         std::size_t total = 0;  // shared Redis connections configured
     };
 
+    // In front of a cluster: the slot map as the process knows it now (upstream/cluster_watch.h).
+    struct cluster_map_state {
+        bool enabled = false;           // redis.cluster is set
+        std::uint64_t version = 0;      // maps taken so far (0: none known yet)
+        std::uint64_t refreshes = 0;    // lookups made, taken or not
+        std::size_t masters = 0;        // in the current map
+        std::string last_error;         // why the last lookup failed ("" when it did not)
+    };
+
     virtual std::vector<counter_value> summed_counters() const = 0;  // every worker's
     virtual std::uint64_t clients_connected() const = 0;
     virtual redis_links shared_redis_links() const = 0;
@@ -33,6 +43,7 @@ public:
     // The keys read most in the last second, all workers (stats/hot_keys.h); at most `n`.
     virtual std::vector<hot_key_board::rate> hot_keys_now(std::size_t n) const = 0;
     virtual const herd_engine& read_through() const = 0;  // routes: counters, gauges, latency, flights
+    virtual cluster_map_state cluster_map() const { return {}; }
 
 protected:
     ~stats_source() = default;

@@ -38,6 +38,7 @@ struct server_state final : stats_source {
     }
     redis_links shared_redis_links() const override;
     bool redis_ready() const override;
+    cluster_map_state cluster_map() const override;
     std::vector<hot_key_board::rate> hot_keys_now(std::size_t n) const override { return hot_keys.top(n); }
     const herd_engine& read_through() const override { return herd; }
     const config& cfg;
