@@ -49,7 +49,7 @@ public:
             b_.watch().refresh_soon("no master for a slot");
             return fail(b_.no_map_error());
         }
-        if (fixed_.empty()) answered_ = b_.slot_address(slot_);
+        answered_.clear();  // the slot's node: after_error looks it up only if a redirect comes back
         conn->send(bytes_, this, no_timeout_);
     }
 
@@ -104,7 +104,7 @@ private:
     reply_handler* inner_;
     bool no_timeout_;
     redirect_budget budget_;
-    std::string answered_;  // the node the command went to last
+    std::string answered_;  // the ASK target it went to last; empty: the slot's node
     std::unique_ptr<asio::steady_timer> timer_;
 };
 
