@@ -55,7 +55,7 @@ done
 owner_of() {  # key -> the port of the master serving it (the one that does not answer MOVED)
     local p
     for p in "${nodes[@]}"; do
-        redis-cli -p "$p" role 2>/dev/null | head -1 | grep -q master || continue
+        bench_is_master "$p" || continue
         case "$(redis-cli -p "$p" exists "$1" 2>&1)" in MOVED*|CLUSTERDOWN*) ;; *) echo "$p"; return ;; esac
     done
 }

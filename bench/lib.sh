@@ -1,7 +1,7 @@
 # Shared by the bench/ scripts and scripts/client-matrix.sh (sourced, not run): free ports, process
 # start-up and shutdown by PID, and the CPU accounting that tells how much other processes took
-# from the machine during a measurement. The caller defines log(), $work (a scratch directory)
-# and our_ticks() (the CPU ticks of the processes it started).
+# from the machine during a measurement. The caller defines log(), $work (a scratch directory),
+# our_ticks() (the CPU ticks of the processes it started) and, for bench_start_herdguard, $bin.
 # shellcheck shell=bash
 
 clk_tck=$(getconf CLK_TCK)
@@ -170,6 +170,10 @@ bench_wait_cluster_ok() {  # every node says cluster_state:ok and every replica 
     return 1
 }
 
+bench_is_master() {  # port: whether that node is a master now (ROLE's first line)
+    [ "$(redis-cli -p "$1" role 2>/dev/null | head -1)" = master ]
+}
+
 # The cluster's nodes as herdguard's `seeds:` list: [127.0.0.1:p1, 127.0.0.1:p2, ...].
 bench_cluster_seeds() {
     local s
@@ -180,6 +184,7 @@ bench_cluster_seeds() {
 # herdguard ($bin) on a free port with the caller's flags (--config or --redis, --threads...),
 # admin off, log level warn, its log in $work. Ready when PING answers and a keyed command works
 # (in front of a cluster: once it has learned the map). Sets VAR to its port and hg_pid.
+# shellcheck disable=SC2154  # $bin is the caller's
 bench_start_herdguard() {  # VAR flags...
     local var=$1 hs_port _
     shift

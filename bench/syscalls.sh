@@ -48,7 +48,7 @@ bench_start_herdguard hg_single --redis "127.0.0.1:$redis_port" --threads 1
 hg_single_pid=$hg_pid
 masters=()
 for p in "${nodes[@]}"; do
-    redis-cli -p "$p" role 2>/dev/null | head -1 | grep -qx master && masters+=("${node_pids[$p]}")
+    bench_is_master "$p" && masters+=("${node_pids[$p]}")
 done
 [ "${#masters[@]}" = 3 ] || die "expected 3 masters, found ${#masters[@]}"
 

@@ -278,7 +278,7 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
     if (conn_ && !in_mode() && e != effect::subscribe && e != effect::sticky) {
         // Bound for a blocking command that is still answering, or idle: a command for another
         // node waits for it, then takes a connection there.
-        const std::string address = again && !again->ask.empty() ? again->ask : address_for(argv);
+        const std::string address = address_for(argv, again);
         if (address != conn_address_) {
             if (bound_pending_ > 0) return false;
             unbind_if_clean();
@@ -289,7 +289,7 @@ bool cluster_link::try_dispatch(std::span<const std::string_view> argv, std::str
             if (defer_transaction(argv, e, handler)) return true;
         }
         if (shared_pending_ > 0) return false;  // earlier commands first
-        const std::string address = again && !again->ask.empty() ? again->ask : address_for(argv);
+        const std::string address = address_for(argv, again);
         if (address.empty()) {
             if (handler != nullptr) handler->on_failure(shared_.no_map_error());
             return true;
@@ -366,7 +366,8 @@ bool cluster_link::defer_transaction(std::span<const std::string_view> argv, eff
     return true;
 }
 
-std::string cluster_link::address_for(std::span<const std::string_view> argv) const {
+std::string cluster_link::address_for(std::span<const std::string_view> argv, const redo* again) const {
+    if (again && !again->ask.empty()) return again->ask;  // this once, where the ASK said
     const std::string_view key = resp::first_key(argv);
     return key.empty() ? shared_.any_master() : shared_.slot_address(resp::key_slot(key));
 }

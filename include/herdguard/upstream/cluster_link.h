@@ -97,8 +97,10 @@ private:
     void pump();
     void send_again(held h);
     void pump_at(std::chrono::steady_clock::time_point when);
-    // Where a command that needs the link's own connection must go ("" when no map is known).
-    std::string address_for(std::span<const std::string_view> argv) const;
+    // Where a command that needs the link's own connection must go ("" when no map is known): the
+    // ASK target of a command sent again after an ASK, else its first key's master (any master
+    // for a keyless one).
+    std::string address_for(std::span<const std::string_view> argv, const redo* again) const;
     bool defer_transaction(std::span<const std::string_view> argv, effect e, reply_handler* handler);
     void bind(const std::string& address);
     void unbind_if_clean();

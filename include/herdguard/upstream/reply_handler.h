@@ -17,8 +17,7 @@ protected:
     ~reply_handler() = default;
 };
 
-// Hands one reply on, as a reply or as a failure. For handlers that wrap another: they delete
-// themselves first, then hand on (the inner handler may end what owns them).
+// Hands one reply on to the handler another one wraps, as a reply or as a failure.
 inline void hand_on(reply_handler* inner, std::string_view raw, bool failure) {
     if (failure) inner->on_failure(raw);
     else inner->on_reply(raw);
