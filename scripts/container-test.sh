@@ -29,18 +29,40 @@ note() { echo "==    $*"; }
 elapsed() { echo $(($(date +%s) - stage_start)); }
 
 # --- can podman run here? ---------------------------------------------------------------------
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    note "installing podman runc debootstrap podman-compose (Debian)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      podman runc debootstrap podman-compose uidmap slirp4netns fuse-overlayfs >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-          --no-install-recommends podman runc debootstrap podman-compose >/dev/null 2>&1; }
+# Every package this stage uses, named, because podman is installed without its Recommends and a
+# used machine hides what a new one lacks (issue 20: a new machine failed here, every used one
+# passed):
+#   podman runc          the engine and the runtime (crun fails here: see the note above)
+#   conmon               podman's container monitor (a Depends, named for clarity)
+#   debootstrap          makes the base image (no registry)
+#   podman-compose       runs docker/compose.yaml
+#   uidmap slirp4netns fuse-overlayfs   user namespaces, rootless networking and overlay storage
+#   catatonit            the pause binary: `podman kube play` builds its local pause image from it
+#                        ("finding pause binary: exec: catatonit: executable file not found")
+#   netavark aardvark-dns iptables   the network stack with DNS between containers: compose's
+#                        services reach `redis` by name only through aardvark-dns (bookworm's
+#                        default alternative, CNI without the dnsname plugin, resolves nothing);
+#                        netavark sets up NAT with iptables. containers.conf below selects it.
+container_pkgs=(podman runc conmon debootstrap podman-compose uidmap slirp4netns fuse-overlayfs
+                catatonit netavark aardvark-dns iptables)
+container_missing=()
+for p in "${container_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || container_missing+=("$p")
+done
+if [ ${#container_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "SKIP  container stage: not root, and these are not installed: ${container_missing[*]}"
+    exit 0
   fi
-fi
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
-  echo "SKIP  container stage: podman, runc or debootstrap is not installed and could not be (apt-get install podman runc debootstrap as root)"
-  exit 0
+  note "installing ${container_missing[*]} (Debian)"
+  if ! { apt-get update -qq >/dev/null 2>&1
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+           "${container_missing[@]}" >/dev/null; }; then
+    # Root on Debian with its mirror reachable: an install that fails is a broken stage, not one
+    # that cannot run.
+    fail "apt-get install ${container_missing[*]} failed"
+    exit 1
+  fi
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/herdguard-containers.XXXXXX")
 containers=()
@@ -57,7 +79,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-printf '[containers]\ndefault_ulimits = []\n' >"$work/containers.conf"
+# netavark, not CNI: the only backend here whose networks resolve container names (aardvark-dns).
+printf '[containers]\ndefault_ulimits = []\n[network]\nnetwork_backend = "netavark"\n' >"$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
 pm() { podman --runtime runc "$@"; }
 if ! out=$(pm info 2>&1); then

@@ -16,28 +16,50 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each stage's wall time, printed as it ends and once more at the end (docs/RELIABILITY.md records
+# them for fresh-machine runs).
+run_start=$(date +%s)
+stage_name='' stage_start=$run_start stage_times=()
+stage() {  # stage NAME: closes the current stage (if any) and opens NAME
+  local now
+  now=$(date +%s)
+  if [ -n "$stage_name" ]; then
+    stage_times+=("$(printf '%5d s  %s' $((now - stage_start)) "$stage_name")")
+  fi
+  stage_name=$1 stage_start=$now
+  [ -n "$1" ] && echo "== $1"
+  return 0
+}
+summary() {
+  stage ''
+  echo "== stage times (total $(($(date +%s) - run_start)) s)"
+  printf '%s\n' "${stage_times[@]}"
+}
+trap 'rc=$?; [ $rc -ne 0 ] && echo "== FAILED in stage: ${stage_name:-set-up}"; summary' EXIT
+
 # promtool (Debian's prometheus package) checks /metrics and the alert rules; curl and PyYAML the
 # deployment files; clang-14 and its runtime build the fuzz targets.
+stage "install and release build"
 scripts/install-deps.sh prometheus python3-yaml curl clang-14 libclang-rt-14-dev
 scripts/build.sh release
 
 build=build/release
-echo "== layer map: no folder includes a higher one (docs/DESIGN.md)"
+stage "layer map: no folder includes a higher one (docs/DESIGN.md)"
 scripts/check-layers.sh
 
-echo "== config check: config/herdguard.yaml"
+stage "config check: config/herdguard.yaml"
 "$build/herdguard" --check --config config/herdguard.yaml
 
-echo "== unit and integration tests"
+stage "unit and integration tests"
 ctest --test-dir "$build" --output-on-failure --timeout 900
 
-echo "== deployment files"
+stage "deployment files"
 scripts/validate-deploy.sh
 
-echo "== real-client matrix: redis-py, node-redis 5 and 6, ioredis; RESP2 and RESP3"
+stage "real-client matrix: redis-py, node-redis 5 and 6, ioredis; RESP2 and RESP3"
 scripts/client-matrix.sh
 
-echo "== containers: the image, the sidecar pod and the compose demo, with podman"
+stage "containers: the image, the sidecar pod and the compose demo, with podman"
 scripts/container-test.sh
 
 if [ "${HERDGUARD_QUICK:-0}" = 1 ]; then
@@ -45,11 +67,11 @@ if [ "${HERDGUARD_QUICK:-0}" = 1 ]; then
   exit 0
 fi
 
-echo "== ASan+UBSan"
+stage "ASan+UBSan"
 scripts/test-sanitized.sh asan
 
-echo "== TSan"
+stage "TSan"
 scripts/test-sanitized.sh tsan
 
-echo "== fuzzing: 60 s per target"
+stage "fuzzing: 60 s per target"
 FUZZ_JOBS=2 scripts/fuzz.sh 60
