@@ -117,7 +117,10 @@ void l1_tracking::connect() {
                        auto self = weak.lock();
                        if (!self) return;
                        const auto reply = resp::decode_reply(raw);
-                       if (failed || reply.is_error()) self->lost(gen, "CLIENT TRACKING refused: " + reply.str);
+                       // A connection that failed (Redis restarting) is retried at the usual
+                       // pace; only Redis's own refusal waits refused_backoff.
+                       if (failed) self->lost(gen, reply.str);
+                       else if (reply.is_error()) self->lost(gen, "CLIENT TRACKING refused: " + reply.str);
                        else self->established(gen);
                    }));
 }
@@ -137,7 +140,8 @@ void l1_tracking::established(std::uint64_t gen) {
                        auto self = weak.lock();
                        if (!self) return;
                        const auto reply = resp::decode_reply(raw);
-                       if (failed || reply.is_error()) self->lost(gen, "canary write refused: " + reply.str);
+                       if (failed) self->lost(gen, reply.str);
+                       else if (reply.is_error()) self->lost(gen, "canary write refused: " + reply.str);
                    }));
     deadline_.expires_after(ping_deadline);
     deadline_.async_wait([weak, gen](const boost::system::error_code& ec) {
