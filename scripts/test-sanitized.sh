@@ -5,7 +5,7 @@
 #   scripts/test-sanitized.sh asan   ASan+UBSan: the unit tests and the whole integration suite
 #   scripts/test-sanitized.sh tsan   TSan: the integration tests whose herdguard runs 2 worker
 #                                    threads sharing flights, routes, breakers and TLS contexts
-#                                    ([herd], [ops], [auth], [passthrough], [pubsub], [tls], and
+#                                    ([herd], [ops], [auth], [passthrough], [pubsub], [tls], [clients] and
 #                                    [cluster] but its failover/resharding runs, whose timing
 #                                    windows TSan's slowdown would stretch); the
 #                                    fault tests' 10,000-
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 kind=${1:?usage: scripts/test-sanitized.sh asan|tsan}
 case "$kind" in
   asan) targets=(herdguard unit_tests); tags='' ;;
-  tsan) targets=(herdguard); tags='[herd],[ops],[auth],[passthrough],[pubsub],[tls],[cluster]~[cluster-faults]' ;;
+  tsan) targets=(herdguard); tags='[herd],[ops],[auth],[passthrough],[pubsub],[tls],[clients],[cluster]~[cluster-faults]' ;;
   *) echo "unknown sanitizer '$kind' (asan or tsan)" >&2; exit 2 ;;
 esac
 
