@@ -10,6 +10,10 @@
 # after SCRIPT LOAD, 08 a routed GET loaded from the demo upstream, 09 16 concurrent connections,
 # 10 reconnecting after herdguard restarts, 11 100 idle connections leave the private-connection
 # gauge (herdguard_redis_private_connections in /metrics) at 0.
+# Then BullMQ (npm, on ioredis; tests/clients/bullmq_workers.js), a real application of Lua,
+# blocking commands and CLIENT LIST: its workers spread over two herdguards in front of the one
+# Redis, counted by Queue.getWorkers() through either, idle, blocking and after two close; and 40
+# jobs through both.
 #
 # On a fresh Debian bookworm machine, as root: installs what is missing (scripts/install-deps.sh,
 # Debian packages only; then `npm ci` in tests/clients), starts redis-server, the demo upstream
@@ -21,7 +25,7 @@
 #   HERDGUARD_BIN           herdguard binary (default build/release/herdguard)
 #   DEMO_UPSTREAM_BIN       demo upstream (default build/release/herdguard-demo-upstream)
 #   CLIENT_MATRIX_ONLY      run only these entries, space or comma separated, each LIB or
-#                           LIB:PROTO with LIB one of redis-py redis5 redis-latest ioredis
+#                           LIB:PROTO with LIB one of redis-py redis5 redis-latest ioredis bullmq
 #                           (e.g. "redis5:3 ioredis")
 #   CLIENT_MATRIX_INSTALL   0 skips install-deps.sh and npm ci (default 1)
 #   CLIENT_MATRIX_KEEP      1 keeps the work directory (logs, outputs) even when all passed
@@ -83,8 +87,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # ---------------------------------------------------------------------------------------------
 # Processes: free loopback ports, start-up until they answer, shutdown by PID.
 work=$(mktemp -d "${TMPDIR:-/tmp}/hg-client-matrix-XXXXXX")
-redis_pid='' upstream_pid='' hg_pid='' client_pid=''
-redis_port='' upstream_port='' hg_port='' admin_port=''
+redis_pid='' upstream_pid='' hg_pid='' hg2_pid='' client_pid=''
+redis_port='' upstream_port='' hg_port='' admin_port='' hg2_port='' admin2_port=''
 failed=0
 
 # Free ports (free_port_into) and stop_pid: bench/lib.sh, the one copy.
@@ -96,6 +100,7 @@ cleanup() {
     trap - EXIT INT TERM
     set +e
     stop_pid "$client_pid"
+    stop_pid "$hg2_pid"
     stop_pid "$hg_pid"
     stop_pid "$upstream_pid"
     stop_pid "$redis_pid"
@@ -217,7 +222,7 @@ echo "herdguard 127.0.0.1:$hg_port, admin 127.0.0.1:$admin_port (pid $hg_pid, $(
 
 # ---------------------------------------------------------------------------------------------
 # The matrix
-entries=(redis-py:2 redis5:2 redis5:3 redis-latest:2 redis-latest:3 ioredis:2 ioredis:3)
+entries=(redis-py:2 redis5:2 redis5:3 redis-latest:2 redis-latest:3 ioredis:2 ioredis:3 bullmq:2)
 selected() {  # entry: is it in CLIENT_MATRIX_ONLY (or is that empty)?
     local want
     [ -z "$only" ] && return 0
@@ -290,7 +295,24 @@ for entry in "${entries[@]}"; do
         tail -20 "$work/herdguard.log"
         launch_herdguard || die "herdguard did not start again"
     fi
-    if [ "$lib" = redis-py ]; then
+    if [ "$lib" = bullmq ]; then
+        # BullMQ's workers over two herdguards in front of the one Redis (issue 22: CLIENT LIST
+        # through either instance lists the clients of both).
+        if [ -z "$hg2_pid" ]; then
+            free_port_into hg2_port
+            free_port_into admin2_port
+            "$HERDGUARD_BIN" --config "$work/herdguard.yaml" --listen "127.0.0.1:$hg2_port" \
+                --redis "127.0.0.1:$redis_port" --admin "127.0.0.1:$admin2_port" --threads "$threads" \
+                --log-level info </dev/null >>"$work/herdguard2.log" 2>&1 &
+            hg2_pid=$!
+            if ! wait_until "$hg2_pid" 200 forwards "$hg2_port"; then
+                problems+=("bullmq: the second herdguard did not start (see $work/herdguard2.log)")
+                failed=1
+                continue
+            fi
+        fi
+        run_client "$entry" env HG_PORT2="$hg2_port" node "$clients_dir/bullmq_workers.js"
+    elif [ "$lib" = redis-py ]; then
         if ! "$PYTHON" -c 'import redis' 2>/dev/null; then
             problems+=("redis-py: $PYTHON cannot import redis (install python3-redis)")
             failed=1

@@ -7,10 +7,6 @@
 
 namespace herdguard::resp {
 
-namespace {
-constexpr std::size_t max_depth = 1024;  // far beyond any real reply; stops a hostile server
-}
-
 void reply_framer::reset() {
     pos_ = 0;
     pending_.clear();
@@ -74,10 +70,10 @@ frame_status reply_framer::feed(std::string_view data, std::size_t& length) {
                 // reply): its level holds both.
                 const std::int64_t elements = type == '%' ? 2 * count : type == '|' ? 2 * count + 1 : count;
                 if (elements > 0) {
-                    if (pending_.size() >= max_depth) {
-                        error_ = "reply nested too deeply";
-                        return frame_status::error;
-                    }
+                    // No depth limit: Redis itself nests as deep as a script's table goes (a
+                    // self-referencing one stops only at Lua's stack limit), and a level costs
+                    // 8 bytes here for the 4 or more bytes of its header, so the depth is bounded
+                    // by the reply's size, which the connection already holds in its buffer.
                     // Account for this element in its parent, then open a new level.
                     if (!pending_.empty()) --pending_.back();
                     pending_.push_back(elements);

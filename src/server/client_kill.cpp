@@ -1,5 +1,6 @@
 #include "herdguard/server/client_kill.h"
 
+#include "herdguard/resp/reply_view.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/util/strings.h"
 
@@ -28,6 +29,30 @@ std::optional<std::string> refuse_client_kill(const std::vector<std::string_view
         }
     }
     return std::nullopt;
+}
+
+client_kill_probe make_client_kill_probe(const std::vector<std::string_view>& argv) {
+    client_kill_probe p;
+    const std::size_t options = argv.size() > 2 ? argv.size() - 2 : 0;
+    p.dangling = options % 2 == 1;
+    p.argv.assign(argv.begin(), argv.end() - (p.dangling ? 1 : 0));
+    p.argv.push_back("ID");
+    p.argv.push_back("9223372036854775807");  // LONG_MAX: Redis's ids count up from 1
+    return p;
+}
+
+void client_kill_check::on_reply(std::string_view raw) {
+    auto& slot = slot_;
+    const bool wrong = resp::reply_view(raw).is_error();
+    const std::string answer = wrong ? std::string(raw) : std::move(answer_);
+    delete this;
+    slot.on_reply(answer);
+}
+
+void client_kill_check::on_failure(std::string_view error) {
+    auto& slot = slot_;
+    delete this;
+    slot.on_failure(error);
 }
 
 }  // namespace herdguard

@@ -136,8 +136,10 @@ command_plan plan_command(const std::vector<std::string_view>& argv, command_kin
                     p.local = !ctx.has_private;  // honoured by Redis on the client's own connection
                     break;
                 case client_subcommand::shared:
+                case client_subcommand::list:
                     break;
                 case client_subcommand::kill:
+                case client_subcommand::id:
                 case client_subcommand::needs_private:
                     p.open_private = true;
                     break;

@@ -139,6 +139,8 @@ client_subcommand classify_client(const std::vector<std::string_view>& argv) {
     if (iequals(sub, "pause") || iequals(sub, "unpause") || iequals(sub, "help"))
         return client_subcommand::shared;
     if (iequals(sub, "kill")) return client_subcommand::kill;
+    if (iequals(sub, "list") || iequals(sub, "info")) return client_subcommand::list;
+    if (iequals(sub, "id")) return client_subcommand::id;
     if (iequals(sub, "no-evict") || iequals(sub, "no-touch") || iequals(sub, "maint_notifications"))
         return client_subcommand::unsupported;
     return client_subcommand::needs_private;

@@ -127,7 +127,10 @@ void note_forwarded_client(const argv_view& argv, client_subcommand sub, client_
 
 void note_select(const argv_view& argv, std::int64_t configured_db, client_state& state) {
     std::int64_t db = 0;
-    if (argv.size() == 2 && resp::parse_int64(argv[1], db)) state.db_default = db == configured_db;
+    if (argv.size() == 2 && resp::parse_int64(argv[1], db)) {
+        state.db_default = db == configured_db;
+        state.db = db;
+    }
 }
 
 }  // namespace herdguard

@@ -20,6 +20,7 @@
 
 #include "herdguard/admin/admin_server.h"
 #include "herdguard/herd/l1_tracking.h"
+#include "herdguard/server/client_directory_sync.h"
 #include "herdguard/server/session.h"
 #include "herdguard/upstream/cluster_backend.h"
 #include "herdguard/upstream/cluster_link.h"
@@ -185,6 +186,9 @@ server::server(const config& cfg) : cfg_(cfg), state_(cfg) {
     worker& first = *workers_.front();
     l1_tracking_ = std::make_shared<l1_tracking>(first.ctx.get_executor(), state_.herd,
                                                  [&first] { return first.open_client_link(3); });
+    state_.clients_sync = std::make_shared<client_directory_sync>(
+        first.ctx.get_executor(), [&first]() -> backend& { return first.session_backend(2); },
+        [&first] { return first.open_client_link(2); }, state_.clients, state_.registry, cfg_.redis.cluster.enabled());
 }
 
 server::~server() {
@@ -193,6 +197,8 @@ server::~server() {
         if (t.joinable()) t.join();
     // Its timer belongs to accept_ctx_, which goes before state_: let go of it first.
     state_.cluster.reset();
+    // The same for the client directory's sync, whose timer is worker 0's (workers_ go first).
+    state_.clients_sync.reset();
 }
 
 namespace {
@@ -293,7 +299,10 @@ void server::run() {
             c->start();
         }
         asio::co_spawn(w->ctx, publish_hot_keys(*w), asio::detached);
-        if (w->index == 0) l1_tracking_->start();
+        if (w->index == 0) {
+            l1_tracking_->start();
+            state_.clients_sync->start();
+        }
         threads_.emplace_back([&ctx = w->ctx] {
             auto guard = asio::make_work_guard(ctx);
             ctx.run();
@@ -354,6 +363,7 @@ void server::stop() {
         if (cfg_.tls.enabled() && cfg_.tls.listen->is_unix) ::unlink(cfg_.tls.listen->host.c_str());
     });
     if (l1_tracking_) l1_tracking_->stop();
+    if (state_.clients_sync) state_.clients_sync->stop();
     if (state_.cluster) state_.cluster->stop();
     for (auto& w : workers_) w->ctx.stop();
     accept_ctx_.stop();

@@ -17,6 +17,7 @@
 #include "herdguard/resp/reply.h"
 #include "herdguard/tls/tls_context.h"
 #include "herdguard/upstream/cluster_plan.h"
+#include "herdguard/util/clocks.h"
 #include "herdguard/util/strings.h"
 
 namespace herdguard {
@@ -48,11 +49,13 @@ session::session(stream_socket socket, worker& w, asio::ssl::context* tls)
       idle_timer_(socket_.get_executor()) {
     rbuf_.resize(initial_read);
     state_.authenticated = !cfg_.auth.enabled();
+    state_.db = cfg_.redis.database;
     shared_now_ = &shared_for(state_.protocol);
     if (tls) socket_.enable_tls(*tls);
 }
 
 session::~session() {
+    if (entry_) worker_.server.clients.remove(entry_->fixed.id);
     drop_private();  // its push sink points at us
     worker_.server.connected_clients.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -91,6 +94,7 @@ void session::tls_handshake() {
 
 void session::serve() {
     last_activity_ = std::chrono::steady_clock::now();
+    register_client();
     do_read();
     if (cfg_.limits.client_timeout.count() > 0)
         asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->idle_watchdog(); },
@@ -147,6 +151,7 @@ void session::on_read(const error_code& ec, std::size_t n) {
     rend_ += n;
     stats_.bytes_in.add(n);
     last_activity_ = std::chrono::steady_clock::now();
+    entry_->last_active.store(steady_ns(last_activity_), std::memory_order_relaxed);
     if (resume_ != step::none) {
         // Still waiting for answers: keep the bytes for later, and keep watching a blocked client
         // for a hang-up while the pipelined bytes stay bounded. Once the answers are in, these
@@ -202,6 +207,10 @@ void session::process() {
         stats_.commands.add();
         if (worker_.hot.tick()) worker_.hot.sample(req.argv);  // hot-key detection (stats/hot_keys.h)
         execute(req, p, routed);
+        // What CLIENT LIST shows changes only with these (never on the GET/SET path).
+        if (kind == command_kind::client || kind == command_kind::select || kind == command_kind::reset ||
+            kind == command_kind::relay || p.transaction != transaction_effect::none)
+            note_identity();
     }
     if (replies_.outstanding() > 0) {
         wait_then(step::after_batch);

@@ -1,6 +1,6 @@
 // The session's command handlers that do more than forward: client authentication, the
-// read-through GET and MGET, INFO with herdguard's section, RESET, CLIENT (the KILL policy and the
-// subcommands kept per client) and the private connection's life. The I/O loop, the ordering
+// read-through GET and MGET, INFO with herdguard's section, RESET, HELLO and the private
+// connection's life (CLIENT is session_client.cpp). The I/O loop, the ordering
 // rule and the dispatch are in session.cpp; the pure halves of these handlers (planning, local
 // answers, auth, the KILL policy) are in their own files beside them.
 #include <spdlog/spdlog.h>
@@ -9,7 +9,6 @@
 #include "herdguard/resp/reply.h"
 #include "herdguard/resp/reply_view.h"
 #include "herdguard/server/client_auth.h"
-#include "herdguard/server/client_kill.h"
 #include "herdguard/server/info_reply.h"
 #include "herdguard/server/local_commands.h"
 #include "herdguard/server/mget.h"
@@ -90,26 +89,10 @@ void session::handle_reset() {
     // before RESET (plan.barrier), so the private connection can go at once.
     drop_private();
     state_.reset(cfg_.auth.enabled());  // RESET returns to the unauthenticated state
+    state_.db = cfg_.redis.database;
+    told_id_ = 0;
     speak(state_.protocol);
     reply_local("+RESET\r\n");
-}
-
-void session::handle_client(const resp::request& req, const command_plan& p, backend* target) {
-    const auto& argv = req.argv;
-    if (p.client == client_subcommand::kill) {
-        if (auto refusal = refuse_client_kill(argv, worker_.server.registry)) {
-            stats_.commands_local.add();
-            reply_local(*refusal);
-            return;
-        }
-    }
-    if (target != nullptr) {
-        forward(req, *target, p);
-        note_forwarded_client(argv, p.client, state_);
-        return;
-    }
-    stats_.commands_local.add();
-    if (auto reply = answer_client(argv, p.client, state_)) reply_local(*reply);
 }
 
 void session::open_private() {
@@ -193,6 +176,7 @@ void session::handle_hello(const resp::request& req, const command_plan& p, back
         if (!accepted) return;
         if (name) state_.name = *name;
         speak(protocol);
+        note_identity();
         if (on_private && protocol == 3 && private_) stream_pushes();
     });
     stats_.commands_forwarded.add();

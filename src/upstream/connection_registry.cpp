@@ -24,4 +24,19 @@ bool shared_connection_registry::has_addr(const std::string& addr) const {
     return addrs_.count(addr) != 0;
 }
 
+void shared_connection_registry::add_own(std::int64_t id) {
+    std::lock_guard lock(mutex_);
+    if (id > 0) own_.insert(id);
+}
+
+void shared_connection_registry::remove_own(std::int64_t id) {
+    std::lock_guard lock(mutex_);
+    own_.erase(id);
+}
+
+std::set<std::int64_t> shared_connection_registry::own_ids() const {
+    std::lock_guard lock(mutex_);
+    return own_;
+}
+
 }  // namespace herdguard

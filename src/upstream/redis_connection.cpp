@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/resp/reply.h"
+#include "herdguard/resp/reply_view.h"
 #include "herdguard/upstream/handshake.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/tls/tls_context.h"
@@ -58,8 +59,16 @@ void redis_connection::start() {
     asio::co_spawn(ex_, [self = shared_from_this()]() { return self->run(); }, asio::detached);
 }
 
+void redis_connection::id_probe::on_reply(std::string_view raw) {
+    if (auto id = resp::reply_view(raw).integer()) {
+        self->client_id_ = *id;
+        if (self->registry_ != nullptr) self->registry_->add_own(*id);
+    }
+}
+
 void redis_connection::stop() {
     if (stopped_) return;
+    if (registry_ != nullptr && mode_ == mode::private_) registry_->remove_own(client_id_);
     stopped_ = true;
     push_sink_ = nullptr;
     on_closed_ = nullptr;
@@ -67,7 +76,9 @@ void redis_connection::stop() {
     backoff_timer_.cancel();
     state_ = state::closed;
     up_.store(false, std::memory_order_relaxed);
-    fail_all("connection closed");
+    // Its owner let it go (the client left, RESET, shutdown): what still waits has nobody to
+    // answer, which is not Redis being unavailable.
+    fail_all("connection closed", stats_.client_gone_replies);
 }
 
 std::string redis_connection::unavailable_reply(const std::string& reason) const {
@@ -142,7 +153,7 @@ void redis_connection::drop(std::string reason) {
     transport_.close();
 }
 
-void redis_connection::fail_all(const std::string& reason) {
+void redis_connection::fail_all(const std::string& reason, relaxed_counter& counted_as) {
     last_error_ = reason;
     wbuf_.clear();
     // Handlers may queue new requests (or stop us) from inside on_failure: take the list first.
@@ -150,7 +161,7 @@ void redis_connection::fail_all(const std::string& reason) {
     if (!failed.empty()) {
         std::string reply = unavailable_reply(reason);
         for (auto& p : failed) {
-            stats_.redis_unavailable_replies.add();
+            if (p.handler != &id_probe_) counted_as.add();  // herdguard's own, not a client's
             p.handler->on_failure(reply);
         }
     }
@@ -174,6 +185,13 @@ asio::awaitable<void> redis_connection::run() {
                 spdlog::info("redis {}: connected (client id {}{})", cfg_.addr.to_string(), client_id_, resp3_ ? ", RESP3" : "");
                 if (registry_ != nullptr) registry_->add(client_id_, local_addr_);
             }
+            if (registry_ != nullptr && mode_ == mode::shared) registry_->add_own(client_id_);
+            if (mode_ == mode::private_) {
+                // Ahead of what the client queued meanwhile (a MULTI, say), so it is no part of it.
+                id_probe_.self = this;
+                pipeline_.expect_first(&id_probe_, clock::now() + cfg_.command_timeout);
+                wbuf_.insert(0, "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n");
+            }
             state_ = state::ready;
             up_.store(true, std::memory_order_relaxed);
             was_connected_ = true;
@@ -183,6 +201,7 @@ asio::awaitable<void> redis_connection::run() {
             asio::co_spawn(ex_, [self, gen = generation_]() { return self->watchdog(gen); }, asio::detached);
             reason = co_await read_loop();
             up_.store(false, std::memory_order_relaxed);
+            if (registry_ != nullptr) registry_->remove_own(client_id_);
             if (mode_ == mode::shared && registry_ != nullptr) registry_->remove(client_id_, local_addr_);
             if (mode_ == mode::shared && !stopped_)
                 spdlog::warn("redis {}: connection lost ({})", cfg_.addr.to_string(), reason);
@@ -201,13 +220,13 @@ asio::awaitable<void> redis_connection::run() {
         transport_.close();
         if (mode_ == mode::private_) {
             state_ = state::closed;
-            fail_all(reason);
+            fail_all(reason, stats_.redis_unavailable_replies);
             auto cb = std::move(on_closed_);
             if (cb) cb(reason);
             co_return;
         }
         state_ = state::down;
-        fail_all(reason);
+        fail_all(reason, stats_.redis_unavailable_replies);
         backoff_timer_.expires_after(jittered(backoff));
         error_code ec;
         co_await backoff_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -279,7 +298,12 @@ asio::awaitable<std::string> redis_connection::read_loop() {
     auto self = shared_from_this();
     while (true) {
         if (!deliver_replies()) {
-            drop("bad reply from redis: " + pipeline_.framing_error());
+            // The commands in flight on it fail ("redis unavailable (bad reply ...)") and the
+            // connection is replaced: past bytes that are no reply, nothing after them can be
+            // matched to a request, and a guess could hand one client another's reply.
+            stats_.redis_bad_replies.add();
+            const std::string& why = pipeline_.framing_error();
+            drop("bad reply from redis: " + (why.empty() ? std::string("a reply to no request") : why));
             co_return drop_reason_;
         }
         if (rstart_ == rend_ && rbuf_.size() > 4 * read_chunk) {

@@ -27,3 +27,42 @@ TEST_CASE("CLIENT KILL: shared connections and wide filters are refused, the res
     CHECK_FALSE(refuse_client_kill({"CLIENT", "KILL", "ID", "7"}, shared));
     CHECK_FALSE(refuse_client_kill({"CLIENT", "KILL", "127.0.0.1:50000"}, shared));
 }
+
+TEST_CASE("CLIENT KILL: a refused kill is first checked by Redis with a probe that kills nothing", "[client_kill]") {
+    auto probe = make_client_kill_probe({"CLIENT", "KILL", "TYPE", "wrongtype"});
+    CHECK_FALSE(probe.dangling);
+    CHECK(probe.argv == std::vector<std::string_view>{"CLIENT", "KILL", "TYPE", "wrongtype", "ID", "9223372036854775807"});
+    // A filter without a value: checked without it, then Redis's syntax error.
+    probe = make_client_kill_probe({"CLIENT", "KILL", "TYPE", "normal", "USER"});
+    CHECK(probe.dangling);
+    CHECK(probe.argv == std::vector<std::string_view>{"CLIENT", "KILL", "TYPE", "normal", "ID", "9223372036854775807"});
+    // The client's own ID comes before ours: Redis checks it, and the last ID is the one it keeps.
+    probe = make_client_kill_probe({"CLIENT", "KILL", "ID", "7", "TYPE", "pubsub"});
+    CHECK(probe.argv.back() == "9223372036854775807");
+    CHECK(probe.argv[3] == "7");
+}
+
+namespace {
+struct captured final : reply_handler {
+    std::string reply;
+    bool failed = false;
+    void on_reply(std::string_view raw) override { reply = raw; }
+    void on_failure(std::string_view raw) override {
+        reply = raw;
+        failed = true;
+    }
+};
+}  // namespace
+
+TEST_CASE("CLIENT KILL: Redis's error on the probe is the answer, otherwise the refusal", "[client_kill]") {
+    captured slot;
+    (new client_kill_check(slot, "-ERR herdguard: refused\r\n"))->on_reply("-ERR Unknown client type 'x'\r\n");
+    CHECK(slot.reply == "-ERR Unknown client type 'x'\r\n");
+    (new client_kill_check(slot, "-ERR herdguard: refused\r\n"))->on_reply(":0\r\n");
+    CHECK(slot.reply == "-ERR herdguard: refused\r\n");
+    (new client_kill_check(slot, "-ERR syntax error\r\n"))->on_reply(":0\r\n");
+    CHECK(slot.reply == "-ERR syntax error\r\n");
+    (new client_kill_check(slot, "-ERR herdguard: refused\r\n"))->on_failure("-ERR herdguard: redis unavailable (x)\r\n");
+    CHECK(slot.failed);
+    CHECK(slot.reply == "-ERR herdguard: redis unavailable (x)\r\n");
+}

@@ -45,7 +45,10 @@ TEST_CASE("CLIENT subcommands are split by the state they touch", "[routing]") {
     REQUIRE(classify_client({"CLIENT", "REPLY", "OFF"}) == client_subcommand::local_reply);
     REQUIRE(classify_client({"CLIENT", "KILL", "ID", "5"}) == client_subcommand::kill);
     REQUIRE(classify_client({"CLIENT", "PAUSE", "10"}) == client_subcommand::shared);
-    for (auto sub : {"ID", "INFO", "LIST", "TRACKING", "UNBLOCK", "CACHING", "GETREDIR"}) {
+    REQUIRE(classify_client({"CLIENT", "LIST"}) == client_subcommand::list);
+    REQUIRE(classify_client({"client", "info"}) == client_subcommand::list);
+    REQUIRE(classify_client({"CLIENT", "ID"}) == client_subcommand::id);
+    for (auto sub : {"TRACKING", "UNBLOCK", "CACHING", "GETREDIR"}) {
         INFO(sub);
         REQUIRE(classify_client({"CLIENT", sub}) == client_subcommand::needs_private);
     }

@@ -86,7 +86,7 @@ TEST_CASE("pipeline: bounded, deadlines on the oldest, failed all at once, stops
     CHECK(q.empty());
 }
 
-TEST_CASE("pipeline: a RESP3 push between replies goes to the sink, not to the next handler", "[pipeline]") {
+TEST_CASE("pipeline: a RESP3 push goes to the sink, or without one in front of the reply it came before", "[pipeline]") {
     reply_pipeline p(4);
     recorded a, b;
     p.expect(&a, far);
@@ -102,12 +102,29 @@ TEST_CASE("pipeline: a RESP3 push between replies goes to the sink, not to the n
     CHECK(a.replies == std::vector<std::string>{"$1\r\nv\r\n"});
     CHECK(b.replies == std::vector<std::string>{"_\r\n"});
     CHECK(pushes == std::vector<std::string>{invalidate});
-    // Without a sink (a shared connection) a push is dropped and counted, and the replies keep
-    // their handlers.
+    // Without a sink (a shared connection, which subscribes and tracks nothing) a push is the
+    // doing of the command being answered (DEBUG PROTOCOL push): it goes with that command's
+    // reply, in front of it, as Redis sent them.
     recorded c;
     p.expect(&c, far);
     const std::string more = invalidate + "+OK\r\n";
     CHECK(p.deliver(more, used, no_sink, stopped) == reply_pipeline::delivery::ok);
-    CHECK(c.replies == std::vector<std::string>{"+OK\r\n"});
+    CHECK(used == more.size());
+    CHECK(c.replies == std::vector<std::string>{more});
+    CHECK(p.pushes_dropped() == 0);
+    // Split after the push: nothing is consumed until the reply is complete, then both go.
+    recorded d;
+    p.expect(&d, far);
+    const std::string split = invalidate + "$5\r\nhel";
+    CHECK(p.deliver(split, used, no_sink, stopped) == reply_pipeline::delivery::ok);
+    CHECK(used == 0);
+    CHECK(d.replies.empty());
+    const std::string whole = invalidate + "$5\r\nhello\r\n";
+    CHECK(p.deliver(whole, used, no_sink, stopped) == reply_pipeline::delivery::ok);
+    CHECK(used == whole.size());
+    CHECK(d.replies == std::vector<std::string>{whole});
+    // With nothing waiting, a push names no client: dropped and counted.
+    CHECK(p.deliver(invalidate, used, no_sink, stopped) == reply_pipeline::delivery::ok);
+    CHECK(used == invalidate.size());
     CHECK(p.pushes_dropped() == 1);
 }

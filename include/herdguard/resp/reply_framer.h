@@ -7,6 +7,10 @@
 // one reply; a push (">") is framed like any reply, and it is the caller that routes it.
 // Streamed strings and aggregates ("$?", "*?") are refused: Redis does not send them.
 //
+// No recursion and no depth limit: the open levels are an explicit stack (one count per level),
+// so a reply nested 10,000 deep costs 80 KB here and no C++ stack. What bounds it is the reply's
+// size, as for any reply.
+//
 // Why not hiredis's redisReader here: it builds a redisReply tree (one allocation per element)
 // that we would only serialise back, and 0.14 refuses nesting deeper than 7 levels, which EVAL
 // can return. docs/DESIGN.md records the measurement (bench/framer_bench).

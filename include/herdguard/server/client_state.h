@@ -6,6 +6,7 @@
 // Single-threaded: owned by its session.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,7 @@ struct client_state {
     bool authenticated = true;  // false until AUTH when auth.password / auth.users are set
     bool in_multi = false;      // GETs inside MULTI are plain pass-through (no loads in transactions)
     bool db_default = true;     // routes apply to the configured database only
+    std::int64_t db = 0;        // the database it selected (CLIENT LIST's db=), set by the session
     bool relay = false;         // SUBSCRIBE / MONITOR: every command streams through the private connection
     bool tracking = false;      // CLIENT TRACKING ON: reads stay on the tracked (private) connection
 

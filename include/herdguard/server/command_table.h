@@ -45,7 +45,11 @@ enum class client_subcommand {
     // connect (NO-EVICT, NO-TOUCH, MAINT_NOTIFICATIONS): answered as a Redis without the feature
     // answers, never costing a private connection (answer_client(), docs/COMPATIBILITY.md).
     unsupported,
-    needs_private // reads or changes per-connection state: ID, INFO, LIST, TRACKING, NO-EVICT, ...
+    // LIST and INFO: Redis's reply (where the client's commands go) merged with herdguard's own
+    // clients (client_directory.h), so apps are listed, not herdguard's connections.
+    list,
+    id,           // the private connection's id, which its listing then shows (client_directory.h)
+    needs_private // reads or changes per-connection state: TRACKING, CACHING, GETREDIR, ...
 };
 client_subcommand classify_client(const std::vector<std::string_view>& argv);
 

@@ -96,6 +96,12 @@ private:
     void handle_reset();
     void handle_hello(const resp::request& req, const command_plan& p, backend* target);
     void handle_client(const resp::request& req, const command_plan& p, backend* target);
+    bool handle_client_kill(const resp::request& req, backend* target);
+    void handle_client_list(const resp::request& req, backend& target);
+    // This client as CLIENT LIST shows it, told to the directory after each command that may
+    // change it (client_directory.h).
+    void note_identity();
+    void register_client();
     void handle_info(const resp::request& req, const command_plan& p, backend* target);
     void herd_get(const resp::request& req, route_runtime& route);
     void herd_mget(const resp::request& req);
@@ -155,6 +161,8 @@ private:
     bool protocol_pending_ = false;  // a HELLO's reply is awaited: the next command waits for it
     l1_write_planner l1_writes_;  // what each write drops from L1 at its reply (l1_writes.h)
     client_state state_;  // name, reply mode, auth, transaction, db, relay (client_state.h)
+    std::shared_ptr<client_directory::entry> entry_;  // this client in CLIENT LIST
+    std::int64_t told_id_ = 0;  // what CLIENT ID answered (its private connection's id)
     bool closing_ = false;
     bool closed_ = false;
     std::chrono::steady_clock::time_point last_activity_;

@@ -14,10 +14,12 @@
 #include "herdguard/herd/read_through.h"
 #include "herdguard/loader/http_loader.h"
 #include "herdguard/metrics/stats_source.h"
+#include "herdguard/server/client_directory.h"
 #include "herdguard/stats/stats.h"
 #include "herdguard/upstream/backend.h"
 #include "herdguard/upstream/connection_registry.h"
 #include "herdguard/util/log_limiter.h"
+#include "herdguard/util/random.h"
 #include "herdguard/tls/tls_context.h"
 
 namespace herdguard {
@@ -30,7 +32,9 @@ struct worker;
 class cluster_watch;
 class cluster_backend;
 struct server_state final : stats_source {
-    explicit server_state(const config& c) : cfg(c), herd(c.routes), hot_keys(static_cast<std::size_t>(c.threads)) {}
+    explicit server_state(const config& c)
+        : cfg(c), herd(c.routes), hot_keys(static_cast<std::size_t>(c.threads)),
+          clients(static_cast<std::uint32_t>(thread_random())) {}
     std::vector<counter_value> summed_counters() const override;
     std::uint64_t clients_connected() const override { return connected_clients.load(std::memory_order_relaxed); }
     std::int64_t private_redis_connections() const override {
@@ -55,6 +59,10 @@ struct server_state final : stats_source {
     std::vector<worker*> workers;  // for INFO: every worker's counters
     // redis.cluster: the slot map, learned and refreshed for every worker (cluster_watch.h).
     std::shared_ptr<cluster_watch> cluster;
+    // Who is connected, for CLIENT LIST/INFO/KILL (client_directory.h), and its publication for
+    // the other instances (client_directory_sync.h, on worker 0).
+    client_directory clients;
+    std::shared_ptr<class client_directory_sync> clients_sync;
 };
 
 class shared_connections;

@@ -23,19 +23,21 @@ namespace herdguard {
     X(protocol_errors, "clients disconnected for malformed RESP")                                  \
     X(output_buffer_disconnects, "clients disconnected at limits.client_output_buffer")            \
     X(redis_unavailable_replies, "commands answered with 'redis unavailable'")                     \
+    X(redis_bad_replies, "redis connections dropped for bytes that are no reply to a request")     \
+    X(client_gone_replies, "commands failed because their client left before redis answered")      \
     X(redis_queue_full, "commands refused because a shared connection queue was full")             \
     X(redis_connects, "successful connections to redis (shared and private)")                      \
     X(redis_connect_failures, "failed connection attempts to redis")                               \
     X(redis_timeouts, "redis connections dropped for command_timeout")                             \
-    X(redis_pushes_dropped, "RESP3 pushes on shared redis connections, which name no client")       \
+    X(redis_pushes_dropped, "RESP3 pushes on shared redis connections, which name no client")      \
     X(private_connections, "private redis connections opened for stateful clients")                \
-    X(tls_handshake_failures, "client TLS handshakes that failed or timed out (tls.listen)")        \
-    X(cluster_moved, "MOVED redirects followed (redis.cluster)")                                    \
-    X(cluster_ask, "ASK redirects followed (redis.cluster)")                                        \
+    X(tls_handshake_failures, "client TLS handshakes that failed or timed out (tls.listen)")       \
+    X(cluster_moved, "MOVED redirects followed (redis.cluster)")                                   \
+    X(cluster_ask, "ASK redirects followed (redis.cluster)")                                       \
     X(cluster_retries, "TRYAGAIN, CLUSTERDOWN, LOADING or READONLY replies retried (redis.cluster)") \
-    X(cluster_redirect_limit, "commands failed at redis.cluster.max_redirects")                   \
-    X(cluster_split_commands, "multi-key commands split by slot (redis.cluster)")                 \
-    X(cluster_private_reused, "private cluster connections taken from the pool, not opened")      \
+    X(cluster_redirect_limit, "commands failed at redis.cluster.max_redirects")                    \
+    X(cluster_split_commands, "multi-key commands split by slot (redis.cluster)")                  \
+    X(cluster_private_reused, "private cluster connections taken from the pool, not opened")       \
     X(bytes_in, "bytes read from clients")                                                         \
     X(bytes_out, "bytes written to clients")
 

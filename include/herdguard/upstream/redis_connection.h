@@ -111,7 +111,8 @@ private:
     bool admit(reply_handler* handler, bool no_timeout);
     void schedule_flush();
     void do_write();
-    void fail_all(const std::string& reason);
+    // Fails every waiting request with "redis unavailable (reason)", counting each in `counted_as`.
+    void fail_all(const std::string& reason, relaxed_counter& counted_as);
     void drop(std::string reason);  // close the socket; the read loop then ends with `reason`
     bool deliver_replies();          // frames and hands out what rbuf_ holds; false on bad data
     std::string unavailable_reply(const std::string& reason) const;
@@ -148,6 +149,13 @@ private:
     resp::reply_framer handshake_framer_;  // the handshake's replies, read before the pipeline's
 
     std::int64_t client_id_ = -1;
+    // A private connection learns its CLIENT ID from a request written ahead of the client's
+    // first one (no round trip of its own), for CLIENT LIST (connection_registry.h).
+    struct id_probe final : reply_handler {
+        redis_connection* self = nullptr;
+        void on_reply(std::string_view raw) override;
+        void on_failure(std::string_view) override {}
+    } id_probe_;
     std::string local_addr_;
     std::function<void(std::string_view)> push_sink_;
     std::function<void(std::string_view)> on_closed_;

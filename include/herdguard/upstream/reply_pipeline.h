@@ -35,6 +35,8 @@ public:
     bool empty() const { return pending_.empty(); }
     // A request was written (or queued for writing): its reply goes to `handler`.
     void expect(reply_handler* handler, clock::time_point deadline) { pending_.push_back({handler, deadline}); }
+    // The same for a request written ahead of every queued one.
+    void expect_first(reply_handler* handler, clock::time_point deadline) { pending_.push_front({handler, deadline}); }
     // True when the oldest request is past its deadline. Redis answers in order, so if it is
     // late, all are.
     bool overdue(clock::time_point now) const { return !pending_.empty() && pending_.front().deadline < now; }
@@ -44,8 +46,10 @@ public:
     // matches no request goes to `push_sink` (relay mode: pub/sub messages, MONITOR) or, without
     // a sink, means we are out of step with Redis. A RESP3 push (">") is never a reply: it goes
     // to `push_sink` wherever it falls between replies (invalidations of CLIENT TRACKING, pub/sub
-    // messages), or is dropped without one (counted in `pushes_dropped`). `consumed` gets the bytes of the complete
-    // replies delivered (a partial one stays for the next call, which must start at it).
+    // messages). Without a sink it goes with the next reply to the oldest request, in front of
+    // it (the bytes handed on are the pushes and the reply, as Redis sent them), or is dropped
+    // when nothing is pending (counted in `pushes_dropped`). `consumed` gets the bytes delivered
+    // (a partial reply, and the pushes before it, stay for the next call, which must start there).
     // Stops early, after a reply, once `stopped` is true (a handler stopped the connection).
     delivery deliver(std::string_view data, std::size_t& consumed,
                      const std::function<void(std::string_view)>& push_sink, const bool& stopped);

@@ -28,6 +28,18 @@ constexpr bool iequals_any(std::string_view a, std::initializer_list<std::string
     return false;
 }
 
+// Calls fn(piece) for each non-empty piece of `s` between `sep`s ("a b  c" by ' ': a, b, c).
+template <class Fn>
+void for_each_piece(std::string_view s, char sep, Fn&& fn) {
+    std::size_t at = 0;
+    while (at < s.size()) {
+        std::size_t end = s.find(sep, at);
+        if (end == std::string_view::npos) end = s.size();
+        if (end > at) fn(s.substr(at, end - at));
+        at = end + 1;
+    }
+}
+
 inline std::string ascii_lower(std::string_view s) {
     std::string out(s);
     for (auto& c : out) c = ascii_lower(c);
