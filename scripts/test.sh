@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds herdguard and runs every test (CI runs exactly this; about 15 minutes from a fresh
-# machine on 2 cores, most of it compiling):
+# Builds herdguard and runs every test (CI runs exactly this; about 18-19 minutes from a new
+# machine on 2 cores, most of it compiling; docs/RELIABILITY.md has each stage's time):
 #  1. release build: the layer map of docs/DESIGN.md (scripts/check-layers.sh), the config check
 #     on the shipped example, the integration tests
 #     (they start their own redis-server and herdguard processes on free loopback ports and stop

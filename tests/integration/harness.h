@@ -248,6 +248,8 @@ class raw_conn {
     // Reads until one complete RESP reply is buffered and returns its bytes; "" on timeout or EOF
     // (what was buffered stays buffered; see pending()).
     std::string read_reply(milliseconds within = 2s);
+    // One command (RESP-encoded), then its reply's exact bytes ("" on timeout).
+    std::string ask(const std::vector<std::string>& argv, milliseconds within = 5s);
     // Reads until the peer closes (EOF or reset) or `within` passes; true if it closed. Bytes
     // received meanwhile are kept in pending().
     bool wait_closed(milliseconds within = 2s);

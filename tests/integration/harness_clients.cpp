@@ -324,6 +324,11 @@ std::string raw_conn::read_reply(milliseconds within) {
     }
 }
 
+std::string raw_conn::ask(const std::vector<std::string>& argv, milliseconds within) {
+    if (!send(encode_command(argv))) return "<send failed>";
+    return read_reply(within);
+}
+
 bool raw_conn::wait_closed(milliseconds within) {
     const auto deadline = steady::now() + within;
     while (!closed_) {

@@ -14,12 +14,6 @@
 using namespace herdguard::test;
 
 namespace {
-
-std::string ask(raw_conn& c, const std::vector<std::string>& argv) {
-    if (!c.send(encode_command(argv))) return "<send failed>";
-    return c.read_reply(10s);
-}
-
 herdguard_options one_worker() {
     herdguard_options o;
     o.threads = 1;  // every client on the worker whose shared connection carries the deep replies
@@ -127,14 +121,14 @@ TEST_CASE("replies nested as deep as Redis nests them pass through byte for byte
         raw_conn direct(redis.port());
         raw_conn through(proxy.port());
         if (protocol == 3) {
-            REQUIRE(ask(direct, {"HELLO", "3"}).rfind("%", 0) == 0);
-            REQUIRE(ask(through, {"HELLO", "3"}).rfind("%", 0) == 0);
+            REQUIRE(direct.ask({"HELLO", "3"}).rfind("%", 0) == 0);
+            REQUIRE(through.ask({"HELLO", "3"}).rfind("%", 0) == 0);
         }
         for (const auto& cmd : scripts) {
             INFO("RESP" << protocol << ": " << cmd[0] << " " << cmd[1].substr(0, 80));
-            const std::string want = ask(direct, cmd);
+            const std::string want = direct.ask(cmd);
             REQUIRE_FALSE(want.empty());
-            const std::string got = ask(through, cmd);
+            const std::string got = through.ask(cmd);
             CHECK(got.size() == want.size());
             CHECK(got == want);
             // A push before the reply comes with it: read what may follow on both sides too.
