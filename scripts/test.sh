@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds herdguard and runs every test (CI runs exactly this; about 18-19 minutes from a new
+# Builds herdguard and runs every test (CI runs exactly this; about 18 minutes from a new
 # machine on 2 cores, most of it compiling; docs/RELIABILITY.md has each stage's time):
 #  1. release build: the layer map of docs/DESIGN.md (scripts/check-layers.sh), the config check
 #     on the shipped example, the integration tests

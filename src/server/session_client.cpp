@@ -241,8 +241,8 @@ void session::handle_client(const resp::request& req, const command_plan& p, bac
 }
 
 // CLIENT KILL ID/ADDR of one of herdguard's clients, which Redis does not know: this instance's
-// closes now (+OK or :1 as Redis answers), another instance's at its next heartbeat. True when
-// answered here.
+// closes now (+OK or :1 as Redis answers), another instance's once that instance has closed it
+// (client_directory_sync.h). True when answered here.
 bool session::handle_client_kill(const resp::request& req, backend* target) {
     const auto& argv = req.argv;
     auto& directory = worker_.server.clients;
@@ -253,7 +253,8 @@ bool session::handle_client_kill(const resp::request& req, backend* target) {
     };
     if (argv.size() == 3) {  // the old form, CLIENT KILL addr
         if (directory.kill_addr(argv[2])) return answer("+OK\r\n");
-    } else if (argv.size() == 4 || (argv.size() == 6 && iequals(argv[4], "skipme"))) {
+    } else if (argv.size() == 4 ||
+               (argv.size() == 6 && iequals(argv[4], "skipme") && iequals_any(argv[5], {"yes", "no"}))) {
         const bool skipme = argv.size() == 4 || !iequals(argv[5], "no");
         std::int64_t id = 0;
         const bool own = entry_ && ((iequals(argv[2], "addr") && argv[3] == entry_->fixed.addr) ||
