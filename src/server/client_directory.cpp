@@ -160,6 +160,32 @@ std::optional<client_view> parse_published(std::string_view line) {
     return c;
 }
 
+std::string list_answer(const std::set<std::int64_t>& own_connections, const std::vector<client_view>& clients) {
+    std::string out = "_conns";
+    for (auto id : own_connections) {
+        out += ' ';
+        out += std::to_string(id);
+    }
+    for (const auto& c : clients) {
+        out += '\n';
+        out += publish_line(c);
+    }
+    return out;
+}
+
+void read_list_answer(std::string_view answer, remote_clients& into) {
+    for_each_piece(answer, '\n', [&](std::string_view line) {
+        if (line.rfind("_conns", 0) == 0) {
+            for_each_piece(line.substr(6), ' ', [&](std::string_view piece) {
+                std::int64_t id = 0;
+                if (resp::parse_int64(piece, id)) into.hidden.insert(id);
+            });
+        } else if (auto c = parse_published(line)) {
+            into.clients.push_back(std::move(*c));
+        }
+    });
+}
+
 std::string render_client_line(const client_view& c, const std::vector<std::string_view>& fields, std::int64_t now_ms,
                                std::string_view cmd) {
     const auto& i = c.identity;

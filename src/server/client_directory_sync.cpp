@@ -2,7 +2,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include "herdguard/resp/reply.h"
 #include "herdguard/resp/reply_value.h"
 #include "herdguard/resp/request_parser.h"
 #include "herdguard/util/clocks.h"
@@ -61,20 +60,6 @@ client_directory_sync::client_directory_sync(asio::any_io_executor ex, std::func
                                              bool cluster)
     : ex_(ex), redis_(std::move(redis)), open_link_(std::move(open_link)), directory_(directory),
       registry_(registry), cluster_(cluster), retry_(ex) {}
-
-std::string client_directory_sync::list_answer(const std::set<std::int64_t>& own_connections,
-                                               const std::vector<client_view>& clients) {
-    std::string out = "_conns";
-    for (auto id : own_connections) {
-        out += ' ';
-        out += std::to_string(id);
-    }
-    for (const auto& c : clients) {
-        out += '\n';
-        out += publish_line(c);
-    }
-    return out;
-}
 
 void client_directory_sync::start() {
     asio::post(ex_, [self = shared_from_this()] { self->subscribe(); });
@@ -151,30 +136,14 @@ void client_directory_sync::on_request(std::string_view payload) {
 void client_directory_sync::on_answer(std::string_view payload) {
     const auto nl = payload.find('\n');
     if (nl == std::string_view::npos) return;
-    const auto w = words(payload.substr(0, nl), 2);
+    const auto w = words(payload.substr(0, nl), 2);  // the ask's number, the answering tag
     if (w.size() != 2) return;
     auto it = asks_.find(number(w[0]));
     if (it == asks_.end()) return;  // too late: that listing went without it
     ask& a = it->second;
     const std::string_view body = payload.substr(nl + 1);
-    if (a.list) {
-        std::vector<std::string> fields;
-        for_each_piece(body, '\n', [&](std::string_view line) {
-            if (line.rfind("_conns", 0) == 0) {
-                fields.emplace_back("_conns");
-                fields.emplace_back(line.size() > 7 ? line.substr(7) : std::string_view());
-            } else if (auto c = parse_published(line)) {
-                fields.push_back("c:" + std::to_string(c->id));
-                fields.emplace_back(line);
-            }
-        });
-        resp::append_bulk(a.parts, w[1]);
-        resp::append_array_header(a.parts, static_cast<std::int64_t>(fields.size()));
-        for (const auto& f : fields) resp::append_bulk(a.parts, f);
-        ++a.answers;
-    } else {
-        a.killed = a.killed || body == "1";
-    }
+    if (a.list) read_list_answer(body, a.remote);
+    else a.killed = a.killed || body == "1";
     if (++a.got == a.expected || (!a.list && a.killed)) finish(it->first);
 }
 
@@ -226,14 +195,11 @@ void client_directory_sync::send_ask(const std::string& request, const std::stri
             }));
 }
 
-void client_directory_sync::ask_others_then(asio::any_io_executor back, std::function<void(std::string)> done) {
+void client_directory_sync::ask_others_then(asio::any_io_executor back, std::function<void(remote_clients)> done) {
     asio::post(ex_, [self = shared_from_this(), back, done = std::move(done)]() mutable {
         const std::string request = "list " + std::to_string(self->directory_.tag());
         self->send_ask(request, "", [back, done = std::move(done)](const ask& a) mutable {
-            std::string bytes;
-            resp::append_array_header(bytes, 2 * a.answers);
-            bytes += a.parts;
-            asio::post(back, [done = std::move(done), bytes = std::move(bytes)] { done(bytes); });
+            asio::post(back, [done = std::move(done), remote = a.remote]() mutable { done(std::move(remote)); });
         }, true);
     });
 }

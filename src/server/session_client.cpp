@@ -10,7 +10,6 @@
 #include <boost/asio/post.hpp>
 
 #include "herdguard/resp/reply.h"
-#include "herdguard/resp/reply_value.h"
 #include "herdguard/resp/reply_view.h"
 #include "herdguard/server/client_directory_sync.h"
 #include "herdguard/server/client_kill.h"
@@ -72,75 +71,47 @@ std::string text_reply(const resp::reply_view& like, const std::string& body) {
     return out;
 }
 
-// The other instances' clients and their own Redis connections, from the list script's reply
-// (client_directory_sync.h): tag, [field, value, ...] per instance. Ours (`own_tag`) is skipped:
-// this instance's directory is exact.
-void add_remote(const resp::reply_value& v, std::uint32_t own_tag, std::vector<client_view>& clients,
-                std::set<std::int64_t>& hidden) {
-    if (v.is_error()) return;
-    for (std::size_t i = 0; i + 1 < v.elements.size(); i += 2) {
-        std::int64_t tag = 0;
-        if (!resp::parse_int64(v.elements[i].str, tag) || tag == static_cast<std::int64_t>(own_tag)) continue;
-        const auto& fields = v.elements[i + 1].elements;
-        for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
-            const std::string& name = fields[f].str;
-            const std::string& value = fields[f + 1].str;
-            if (name == "_conns") {
-                for_each_piece(value, ' ', [&](std::string_view piece) {
-                    std::int64_t id = 0;
-                    if (resp::parse_int64(piece, id)) hidden.insert(id);
-                });
-            } else if (name.rfind("c:", 0) == 0) {
-                if (auto c = parse_published(value)) {
-                    if (c->identity.told_id > 0) hidden.insert(c->identity.told_id);
-                    clients.push_back(std::move(*c));
-                }
-            }
-        }
-    }
-}
-
 // CLIENT LIST and CLIENT INFO: Redis's reply (and for LIST the other instances' clients, asked
 // over pub/sub meanwhile), made into herdguard's. Deletes itself when both are in.
 class client_list_reply {
 public:
-    using compose = std::function<std::string(const resp::reply_view& redis, const resp::reply_value* remote)>;
+    using compose = std::function<std::string(const resp::reply_view& redis, const remote_clients* remote)>;
     client_list_reply(reply_handler& slot, bool with_remote, compose fn)
         : slot_(slot), waiting_(with_remote ? 2 : 1), compose_(std::move(fn)) {
-        parts_[0].owner = parts_[1].owner = this;
-        parts_[1].index = 1;
+        redis_.owner = this;
     }
-    reply_handler* redis_part() { return &parts_[0]; }
-    reply_handler* remote_part() { return &parts_[1]; }
+    reply_handler* redis_part() { return &redis_; }
+    // The other instances' answers (client_directory_sync.h), on the session's thread.
+    void remote(remote_clients r) {
+        remote_ = std::move(r);
+        have_remote_ = true;
+        done();
+    }
 
 private:
     struct part final : reply_handler {
         client_list_reply* owner = nullptr;
-        int index = 0;
-        void on_reply(std::string_view raw) override { owner->got(index, raw, false); }
-        void on_failure(std::string_view raw) override { owner->got(index, raw, true); }
+        void on_reply(std::string_view raw) override { owner->got(raw, false); }
+        void on_failure(std::string_view raw) override { owner->got(raw, true); }
     };
-    void got(int index, std::string_view raw, bool failed) {
-        raw_[index] = raw;
-        failed_[index] = failed;
+    void got(std::string_view raw, bool failed) {
+        raw_ = raw;
+        failed_ = failed;
+        done();
+    }
+    void done() {
         if (--waiting_ > 0) return;
         auto& slot = slot_;
-        const resp::reply_view redis(raw_[0]);
-        if (failed_[0]) {
-            const std::string error = std::move(raw_[0]);
+        const resp::reply_view redis(raw_);
+        if (failed_) {
+            const std::string error = std::move(raw_);
             delete this;
             slot.on_failure(error);
             return;
         }
         std::string out;
-        if (redis.is_error() || !redis.bulk()) {
-            out = std::move(raw_[0]);  // Redis's error (a bad TYPE, say), or +QUEUED: as it is
-        } else {
-            resp::reply_value remote;
-            const bool have_remote = !raw_[1].empty() && !failed_[1];
-            if (have_remote) remote = resp::decode_reply(raw_[1]);
-            out = compose_(redis, have_remote ? &remote : nullptr);
-        }
+        if (redis.is_error() || !redis.bulk()) out = std::move(raw_);  // Redis's error (a bad TYPE, say): as it is
+        else out = compose_(redis, have_remote_ ? &remote_ : nullptr);
         delete this;
         slot.on_reply(out);
     }
@@ -149,9 +120,11 @@ private:
     reply_handler& slot_;
     int waiting_;
     compose compose_;
-    part parts_[2];
-    std::string raw_[2];
-    bool failed_[2] = {false, false};
+    part redis_;
+    std::string raw_;
+    bool failed_ = false;
+    remote_clients remote_;
+    bool have_remote_ = false;
 };
 
 // CLIENT ID's reply, passed on; the id is what this client is listed with from now on.
@@ -300,7 +273,7 @@ void session::handle_client_list(const resp::request& req, backend& target) {
     client_list_filter filter = list ? parse_client_list_args(argv) : client_list_filter{};
     auto* merged = new client_list_reply(
         new_slot(), list && server.clients_sync != nullptr,
-        [&server, me, list, filter = std::move(filter)](const resp::reply_view& redis, const resp::reply_value* remote) {
+        [&server, me, list, filter = std::move(filter)](const resp::reply_view& redis, const remote_clients* remote) {
             const std::string_view body = text_body(redis).value_or(std::string_view());
             const std::int64_t now = unix_now_ms();
             std::vector<client_view> clients = server.clients.snapshot(now, steady_now_ns());
@@ -312,18 +285,21 @@ void session::handle_client_list(const resp::request& req, backend& target) {
                 return std::string(redis.bytes());
             }
             std::set<std::int64_t> hidden = server.registry.own_ids();
+            if (remote) {
+                hidden.insert(remote->hidden.begin(), remote->hidden.end());
+                clients.insert(clients.end(), remote->clients.begin(), remote->clients.end());
+            }
+            // A client listed with the id CLIENT ID told it stands for that private connection.
             for (const auto& c : clients)
                 if (c.identity.told_id > 0) hidden.insert(c.identity.told_id);
-            if (remote) add_remote(*remote, server.clients.tag(), clients, hidden);
             return text_reply(redis, merge_client_list(body, hidden, clients, filter, me, "client|list", now));
         });
     target.pass(passthrough_of(req, false), merged->redis_part());
     if (!list || !server.clients_sync) return;
     // The other instances, asked live (client_directory_sync.h); the reply waits for both.
-    server.clients_sync->ask_others_then(socket_.get_executor(),
-                                         [self = shared_from_this(), part = merged->remote_part()](std::string bytes) {
-                                             part->on_reply(bytes);
-                                         });
+    server.clients_sync->ask_others_then(socket_.get_executor(), [self = shared_from_this(), merged](remote_clients r) {
+        merged->remote(std::move(r));
+    });
 }
 
 }  // namespace herdguard

@@ -68,7 +68,6 @@ void redis_connection::id_probe::on_reply(std::string_view raw) {
 
 void redis_connection::stop() {
     if (stopped_) return;
-    if (registry_ != nullptr && mode_ == mode::private_) registry_->remove_own(client_id_);
     stopped_ = true;
     push_sink_ = nullptr;
     on_closed_ = nullptr;
@@ -183,9 +182,11 @@ asio::awaitable<void> redis_connection::run() {
             reported_down_ = false;
             if (mode_ == mode::shared) {
                 spdlog::info("redis {}: connected (client id {}{})", cfg_.addr.to_string(), client_id_, resp3_ ? ", RESP3" : "");
-                if (registry_ != nullptr) registry_->add(client_id_, local_addr_);
+                if (registry_ != nullptr) {
+                    registry_->add(client_id_, local_addr_);
+                    registry_->add_own(client_id_);
+                }
             }
-            if (registry_ != nullptr && mode_ == mode::shared) registry_->add_own(client_id_);
             if (mode_ == mode::private_) {
                 // Ahead of what the client queued meanwhile (a MULTI, say), so it is no part of it.
                 id_probe_.self = this;

@@ -5,8 +5,6 @@
 #include <algorithm>
 
 #include "herdguard/server/client_directory.h"
-#include "herdguard/server/client_directory_sync.h"
-#include "herdguard/util/strings.h"
 
 using namespace herdguard;
 
@@ -145,14 +143,20 @@ TEST_CASE("client directory: CLIENT LIST hides herdguard's connections and lists
 }
 
 TEST_CASE("client directory: an instance's answer to another's CLIENT LIST reads back", "[clients]") {
-    const std::vector<client_view> ours = {app(client_directory::first_id + 1, "a"), app(client_directory::first_id + 2, "")};
-    const std::string answer = client_directory_sync::list_answer({5, 9}, ours);
+    std::vector<client_view> ours = {app(client_directory::first_id + 1, "a"), app(client_directory::first_id + 2, "")};
+    ours[1].identity.told_id = 17;
+    const std::string answer = list_answer({5, 9}, ours);
     CHECK(answer.rfind("_conns 5 9\n", 0) == 0);
-    std::vector<client_view> back;
-    for_each_piece(answer, '\n', [&](std::string_view line) {
-        if (auto c = parse_published(line)) back.push_back(*c);
-    });
-    REQUIRE(back.size() == 2);
-    CHECK(back[0].identity.name == "a");
-    CHECK(back[1].id == client_directory::first_id + 2);
+    remote_clients back;
+    read_list_answer(answer, back);
+    REQUIRE(back.clients.size() == 2);
+    CHECK(back.clients[0].identity.name == "a");
+    CHECK(back.clients[1].id == client_directory::first_id + 2);
+    CHECK(back.clients[1].identity.told_id == 17);
+    CHECK(back.hidden == std::set<std::int64_t>{5, 9});
+    // An instance with no connections and no clients yet.
+    remote_clients none;
+    read_list_answer(list_answer({}, {}), none);
+    CHECK(none.clients.empty());
+    CHECK(none.hidden.empty());
 }

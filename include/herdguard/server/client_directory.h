@@ -103,6 +103,17 @@ private:
 std::string publish_line(const client_view& c);
 std::optional<client_view> parse_published(std::string_view line);
 
+// What one instance answers another's CLIENT LIST: "_conns <ids>" (the CLIENT IDs of its own Redis
+// connections), then one publish_line per client, one a line (client_directory_sync.h carries it).
+std::string list_answer(const std::set<std::int64_t>& own_connections, const std::vector<client_view>& clients);
+// The other instances' answers, read: their clients, and their own Redis connections, which
+// CLIENT LIST hides.
+struct remote_clients {
+    std::vector<client_view> clients;
+    std::set<std::int64_t> hidden;
+};
+void read_list_answer(std::string_view answer, remote_clients& into);
+
 // The value of `name` in a CLIENT LIST line ("" if absent), and the names in order.
 std::string_view line_field(std::string_view line, std::string_view name);
 std::vector<std::string_view> line_fields(std::string_view line);

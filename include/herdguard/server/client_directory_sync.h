@@ -24,9 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
-#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -50,22 +48,18 @@ public:
     void start();
     void stop();
 
-    // The other instances' clients and own connections, as the RESP bytes of an array of
-    // <tag>, [field, value, ...] per instance ("_conns" and "c:<id>" fields), on `back`.
-    void ask_others_then(asio::any_io_executor back, std::function<void(std::string)> done);
+    // The other instances' clients and own connections, on `back`.
+    void ask_others_then(asio::any_io_executor back, std::function<void(remote_clients)> done);
     // CLIENT KILL ID of another instance's client (the tag in its id says which): `done(killed)`.
     void kill_remote_then(std::uint64_t id, asio::any_io_executor back, std::function<void(bool)> done);
 
-    // This instance's answer to "list": its own connections and its clients (pure, for tests).
-    static std::string list_answer(const std::set<std::int64_t>& own_connections, const std::vector<client_view>& clients);
 
 private:
     struct ask {
         bool list = true;
         std::int64_t expected = -1;  // answers to wait for; -1: unknown (a cluster), wait it out
         std::int64_t got = 0;
-        std::string parts;           // RESP: tag, [field, value...] per answer (list)
-        std::int64_t answers = 0;    // instances in `parts`
+        remote_clients remote;       // the answers so far (list)
         bool killed = false;
         std::unique_ptr<asio::steady_timer> timer;
         std::function<void(const ask&)> done;
