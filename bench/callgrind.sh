@@ -6,6 +6,9 @@
 # Usage: bench/callgrind.sh BINARY [BINARY...]     (Markdown table on stdout, progress on stderr)
 # Env:   ROUNDS=N   rounds, binaries interleaved A B A B (default 2); the table shows medians
 #        RESP=3     the requests from a RESP3 client (redis-benchmark -3; default 2)
+#        WRITES=1   also SET (100 bytes) on the plain and the routed key: a routed write's lease
+#                   revoke (and with L1, its fence and Redis's invalidation push)
+#        L1=on      the route has an L1 (admit: all)
 #
 # Each measurement runs herdguard (--threads 1, --admin off, one route "product:*" to the demo
 # upstream) under `valgrind --tool=callgrind`, sends `redis-benchmark -c 50 -P 16 -n N GET <key>`
@@ -19,6 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 ROUNDS=${ROUNDS:-2}
 RESP=${RESP:-2}
+WRITES=${WRITES:-0}
+L1=${L1:-off}
 resp_flag=()
 [ "$RESP" = 3 ] && resp_flag=(-3)
 DEMO=${DEMO:-$root/build/release/herdguard-demo-upstream}
@@ -49,10 +54,13 @@ routes:
     upstream: "http://127.0.0.1:$demo_port/products/{1}"
     ttl: 1h
 YAML
+[ "$L1" = on ] && printf '    l1:\n      max_bytes: 64mb\n      admit: all\n' >>"$work/herdguard.yaml"
+value=$(head -c 100 /dev/zero | tr '\0' v)
 
-# binary key n -> total instructions of the herdguard process (start-up and shutdown included)
+# binary key n [SET] -> total instructions of the herdguard process (start-up and shutdown included)
 measure() {
-    local bin=$1 key=$2 n=$3 port out pid
+    local bin=$1 key=$2 n=$3 port out pid command=(GET "$2")
+    [ "${4:-GET}" = SET ] && command=(SET "$2" "$value")
     port=$(free_port)
     out="$work/cg.out"
     rm -f "$out"
@@ -69,7 +77,7 @@ measure() {
     done
     [ "$(timeout 10 redis-cli -p "$port" GET "$key" 2>/dev/null | head -c 1)" != "" ] ||
         die "GET $key through $bin returned nothing; log: $(tail -5 "$work/herdguard.log")"
-    timeout 300 redis-benchmark "${resp_flag[@]}" -p "$port" -c 50 -P 16 -n "$n" -q GET "$key" >/dev/null 2>&1 ||
+    timeout 300 redis-benchmark "${resp_flag[@]}" -p "$port" -c 50 -P 16 -n "$n" -q "${command[@]}" >/dev/null 2>&1 ||
         die "redis-benchmark through $bin failed"
     # SIGTERM, then wait for callgrind to write its counts: under valgrind, on a busy machine,
     # exiting takes longer than lib.sh's 3 s before SIGKILL (which would lose the counts).
@@ -83,14 +91,18 @@ measure() {
     echo "$total"
 }
 
+paths=(plain routed)
+[ "$WRITES" = 1 ] && paths+=(plain-set routed-set)
 declare -A samples
 for round in $(seq 1 "$ROUNDS"); do
     for b in "$@"; do
-        for path in plain routed; do
+        for path in "${paths[@]}"; do
             key=plain:1
-            [ $path = routed ] && key=product:1
-            small=$(measure "$b" "$key" 2000)
-            large=$(measure "$b" "$key" 20000)
+            case $path in routed*) key=product:1 ;; esac
+            cmd=GET
+            case $path in *-set) cmd=SET ;; esac
+            small=$(measure "$b" "$key" 2000 "$cmd")
+            large=$(measure "$b" "$key" 20000 "$cmd")
             [ -n "$small" ] && [ -n "$large" ] || die "measurement of $b $path failed (see above)"
             per=$(( (large - small) / 18000 ))
             log "round $round $b $path: $per instructions per request"
@@ -99,10 +111,20 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-echo "| binary | pass-through GET | routed fresh hit | rounds (pass-through; routed) |"
-echo "|:--|--:|--:|:--|"
+if [ "$WRITES" = 1 ]; then
+    echo "| binary | pass-through GET | routed fresh hit | pass-through SET | routed SET | rounds (each column's, in order) |"
+    echo "|:--|--:|--:|--:|--:|:--|"
+else
+    echo "| binary | pass-through GET | routed fresh hit | rounds (pass-through; routed) |"
+    echo "|:--|--:|--:|:--|"
+fi
 for b in "$@"; do
-    plain=$(tr ' ' '\n' <<<"${samples["$b|plain"]}" | grep . | median 0)
-    routed=$(tr ' ' '\n' <<<"${samples["$b|routed"]}" | grep . | median 0)
-    echo "| $b | $plain | $routed | ${samples["$b|plain"]% }; ${samples["$b|routed"]% } |"
+    row="| $b" rounds=""
+    for path in "${paths[@]}"; do
+        row+=" | $(tr ' ' '\n' <<<"${samples["$b|$path"]}" | grep . | median 0)"
+        rounds+="${rounds:+; }${samples["$b|$path"]% }"
+    done
+    echo "$row | $rounds |"
 done
+echo
+echo "L1 on the route: $L1; RESP$RESP; $ROUNDS rounds."

@@ -27,9 +27,9 @@ free_port_into() {  # VAR: sets VAR (in this shell, so used_ports remembers it)
 }
 # The same, echoed (in a $(...) subshell, which forgets used_ports: the ss check still holds).
 free_port() {
-    local port
-    free_port_into hs_port
-    echo "$port"
+    local fp_out
+    free_port_into fp_out
+    echo "$fp_out"
 }
 
 # A scratch directory ($work) and the processes to stop by PID on exit ($pids), with the trap
