@@ -22,6 +22,7 @@
 
 #include "herdguard/herd/herd_context.h"
 #include "herdguard/herd/read_through.h"
+#include "herdguard/util/clocks.h"
 
 namespace herdguard {
 
@@ -69,7 +70,7 @@ namespace herdguard::herd_detail {
 
 using clock = herd_clock;
 
-inline void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+inline void bump(sharded_counter& c) { c.fetch_add(1); }
 
 // Never a negative duration, whatever a test does with the herd clock.
 inline void observe(latency_histogram& h, clock::time_point since) {
@@ -80,6 +81,17 @@ inline void observe(latency_histogram& h, clock::time_point since) {
 
 inline void observe_request(route_runtime& r, get_outcome o, clock::time_point since) {
     observe(r.latency.request[static_cast<std::size_t>(o)], since);
+}
+
+// The hit path's clock: the time its batch of requests (or of replies) was read, not a clock read
+// per request (util/clocks.h, event_clock). A test's herd clock is read as it is.
+inline clock::time_point batch_now() { return clock::is_real() ? event_clock::now() : clock::now(); }
+
+// A hit's latency, stamped with batch_now(): from its request's batch to its reply's.
+inline void observe_hit(route_runtime& r, clock::time_point since) {
+    const auto now = batch_now();
+    r.latency.request[static_cast<std::size_t>(get_outcome::fresh)].observe(
+        now > since ? std::chrono::duration_cast<std::chrono::microseconds>(now - since) : std::chrono::microseconds(0));
 }
 
 // How long a value stays in Redis after its fresh time: long enough to be served stale while

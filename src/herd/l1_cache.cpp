@@ -6,9 +6,7 @@ namespace herdguard {
 
 l1_cache::l1_cache(std::size_t max_bytes) : shard_budget_(max_bytes / shard_count) {}
 
-l1_cache::shard& l1_cache::shard_of(std::string_view key) {
-    return shards_[std::hash<std::string_view>{}(key) % shard_count];
-}
+std::uint64_t l1_cache::hash_of(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
 void l1_cache::erase(shard& s, std::list<entry>::iterator it) {
     s.bytes -= it->charge;
@@ -28,7 +26,7 @@ bool l1_cache::make_room(shard& s, std::size_t charge) {
 }
 
 std::shared_ptr<const std::string> l1_cache::find(std::string_view key, clock::time_point now) {
-    auto& s = shard_of(key);
+    auto& s = shard_of(hash_of(key));
     std::lock_guard lock(s.mutex);
     auto it = s.index.find(key);
     if (it == s.index.end() || !it->second->value) return nullptr;
@@ -41,7 +39,7 @@ std::shared_ptr<const std::string> l1_cache::find(std::string_view key, clock::t
 }
 
 bool l1_cache::holds(std::string_view key, clock::time_point now) {
-    auto& s = shard_of(key);
+    auto& s = shard_of(hash_of(key));
     std::lock_guard lock(s.mutex);
     auto it = s.index.find(key);
     return it != s.index.end() && it->second->value && it->second->expires > now;
@@ -49,9 +47,10 @@ bool l1_cache::holds(std::string_view key, clock::time_point now) {
 
 std::uint64_t l1_cache::reserve(std::string_view key) {
     const std::uint64_t token = next_token_.fetch_add(1, std::memory_order_relaxed);
-    auto& s = shard_of(key);
+    const std::uint64_t h = hash_of(key);
+    auto& s = shard_of(h);
     std::lock_guard lock(s.mutex);
-    if (!s.fences.empty() && s.fences.contains(std::string(key))) return 0;
+    if (!s.fences.empty() && s.fences.contains(h)) return 0;
     if (auto it = s.index.find(key); it != s.index.end()) {
         if (!it->second->value) return 0;  // another read's reservation is live
         erase(s, it->second);              // an expired value
@@ -72,7 +71,7 @@ l1_cache::fill_result l1_cache::fill(std::string_view key, std::uint64_t token, 
     // Built outside the lock: the copy of a large value does not hold up the shard.
     auto value = std::make_shared<const std::string>(reply);
     const std::size_t value_charge = heap_bytes(value->capacity());
-    auto& s = shard_of(key);
+    auto& s = shard_of(hash_of(key));
     std::lock_guard lock(s.mutex);
     auto it = s.index.find(key);
     if (it == s.index.end() || it->second->token != token) return fill_result::voided;
@@ -96,28 +95,30 @@ l1_cache::fill_result l1_cache::fill(std::string_view key, std::uint64_t token, 
 }
 
 void l1_cache::fence(std::string_view key) {
-    auto& s = shard_of(key);
+    const std::uint64_t h = hash_of(key);
+    auto& s = shard_of(h);
     std::lock_guard lock(s.mutex);
-    ++s.fences[std::string(key)];
+    ++s.fences[h];
     if (auto it = s.index.find(key); it != s.index.end()) erase(s, it->second);
 }
 
 void l1_cache::unfence(std::string_view key) {
-    auto& s = shard_of(key);
+    const std::uint64_t h = hash_of(key);
+    auto& s = shard_of(h);
     std::lock_guard lock(s.mutex);
-    if (auto f = s.fences.find(std::string(key)); f != s.fences.end() && --f->second <= 0) s.fences.erase(f);
+    if (auto f = s.fences.find(h); f != s.fences.end() && --f->second <= 0) s.fences.erase(f);
     if (auto it = s.index.find(key); it != s.index.end()) erase(s, it->second);
 }
 
 void l1_cache::cancel(std::string_view key, std::uint64_t token) {
-    auto& s = shard_of(key);
+    auto& s = shard_of(hash_of(key));
     std::lock_guard lock(s.mutex);
     auto it = s.index.find(key);
     if (it != s.index.end() && it->second->token == token && !it->second->value) erase(s, it->second);
 }
 
 bool l1_cache::invalidate(std::string_view key) {
-    auto& s = shard_of(key);
+    auto& s = shard_of(hash_of(key));
     std::lock_guard lock(s.mutex);
     auto it = s.index.find(key);
     if (it == s.index.end()) return false;

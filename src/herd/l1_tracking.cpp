@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/resp/reply_value.h"
+#include "herdguard/resp/request_parser.h"
 #include "herdguard/util/random.h"
 
 namespace herdguard {
@@ -229,23 +230,80 @@ void l1_tracking::lost(std::uint64_t gen, std::string_view reason) {
 }
 
 // `>2 invalidate [keys]`, or `>2 invalidate <null>` after FLUSHALL / FLUSHDB.
+namespace {
+
+// One "<type><number>\r\n" header at `at`; advances past it.
+bool read_header(std::string_view raw, std::size_t& at, char type, std::int64_t& n) {
+    if (at >= raw.size() || raw[at] != type) return false;
+    const std::size_t eol = raw.find("\r\n", at);
+    if (eol == std::string_view::npos || !resp::parse_int64(raw.substr(at + 1, eol - at - 1), n)) return false;
+    at = eol + 2;
+    return true;
+}
+
+// One bulk string at `at`; advances past it.
+bool read_bulk(std::string_view raw, std::size_t& at, std::string_view& out) {
+    std::int64_t len = 0;
+    if (!read_header(raw, at, '$', len) || len < 0) return false;
+    const auto n = static_cast<std::size_t>(len);
+    if (raw.size() - at < n + 2 || raw.compare(at + n, 2, "\r\n") != 0) return false;
+    out = raw.substr(at, n);
+    at += n + 2;
+    return true;
+}
+
+}  // namespace
+
+bool l1_tracking::read_invalidation(std::string_view raw, std::vector<std::string_view>& keys, bool& all) {
+    keys.clear();
+    all = false;
+    std::size_t at = 0;
+    std::int64_t n = 0;
+    std::string_view word;
+    if (!(read_header(raw, at, '>', n) || read_header(raw, at, '*', n)) || n != 2) return false;
+    if (!read_bulk(raw, at, word) || word != "invalidate") return false;
+    if (raw.substr(at) == "_\r\n" || raw.substr(at) == "*-1\r\n") {
+        all = true;
+        return true;
+    }
+    if (!read_header(raw, at, '*', n) || n < 0) return false;
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (!read_bulk(raw, at, word)) return false;
+        keys.push_back(word);
+    }
+    return at == raw.size();
+}
+
 void l1_tracking::on_push(std::string_view raw) {
-    const auto push = resp::decode_reply(raw);
+    thread_local std::vector<std::string_view> keys;
+    bool all = false;
+    if (read_invalidation(raw, keys, all)) {
+        herd_.l1_stats().invalidation_messages.fetch_add(1, std::memory_order_relaxed);
+        if (all) {
+            herd_.l1_flush();
+            return;
+        }
+        for (auto k : keys) invalidated(k);
+        return;
+    }
+    const auto push = resp::decode_reply(raw);  // any other shape: the general decoder
     if (push.is_error()) {  // unreadable: whatever it said is lost, so nothing held is trusted
         herd_.l1_flush();
         return;
     }
     if (push.elements.size() != 2 || push.elements[0].str != "invalidate") return;
     herd_.l1_stats().invalidation_messages.fetch_add(1, std::memory_order_relaxed);
-    const auto& keys = push.elements[1];
-    if (keys.type == resp::reply_type::null) {
+    const auto& elements = push.elements[1];
+    if (elements.type == resp::reply_type::null) {
         herd_.l1_flush();
         return;
     }
-    for (const auto& k : keys.elements) {
-        if (!up_ && !canary_key_.empty() && k.str == canary_key_) confirmed(gen_);
-        else herd_.l1_invalidate(k.str);
-    }
+    for (const auto& k : elements.elements) invalidated(k.str);
+}
+
+void l1_tracking::invalidated(std::string_view key) {
+    if (!up_ && !canary_key_.empty() && key == canary_key_) confirmed(gen_);
+    else herd_.l1_invalidate(key);
 }
 
 }  // namespace herdguard

@@ -23,7 +23,9 @@
 //               error. Nothing waits past wait_timeout; nothing lingers in the flight table.
 //
 // Steps 0-2 are here; 3 and 7 in flight_table.cpp, 4-6 in lease_load.cpp (herd_internal.h).
+#include <array>
 #include <cmath>
+#include <cstring>
 
 #include "herd_internal.h"
 #include "herdguard/resp/reply_view.h"
@@ -38,15 +40,18 @@ using namespace herd_detail;
 // fresh and GET went alone), then the GET reply, in order.
 class read_op final : public reply_handler {
 public:
-    read_op(route_runtime& r, std::string key, herd_context& hc, reply_handler& slot, clock::time_point start,
-            bool with_pttl, std::uint64_t l1_token)
-        : r_(r),
-          key_(std::move(key)),
-          hc_(hc),
-          slot_(slot),
-          start_(start),
-          with_pttl_(with_pttl),
-          l1_token_(l1_token) {}
+    read_op(route_runtime& r, std::string_view key, std::uint64_t key_hash, herd_context& hc, reply_handler& slot,
+            clock::time_point start, std::uint64_t l1_token)
+        : r_(r), key_hash_(key_hash), hc_(hc), slot_(slot), start_(start), l1_token_(l1_token) {
+        // The key is kept inline when it fits (most keys do): a hit then costs the heap nothing.
+        if (key.size() <= sizeof(inline_key_)) {
+            std::memcpy(inline_key_, key.data(), key.size());
+            key_ = std::string_view(inline_key_, key.size());
+        } else {
+            long_key_.assign(key);
+            key_ = long_key_;
+        }
+    }
 
     // One read_op per routed GET, hundreds in flight on a pipelined connection: more than
     // malloc's per-thread cache keeps, so each new/delete took malloc's slow path (callgrind:
@@ -71,7 +76,9 @@ public:
 
     void on_reply(std::string_view raw) override { step(raw); }
     void on_failure(std::string_view error) override { step(error); }
-    const std::string& key() const { return key_; }
+    std::string_view key() const { return key_; }
+    // Before any reply: whether PTTL's reply comes first (else the memo said fresh: GET alone).
+    void expect_pttl(bool yes) { with_pttl_ = yes; }
 
 private:
     void step(std::string_view raw) {
@@ -99,13 +106,13 @@ private:
             return;
         }
         if (reply.is_null()) {  // deleted or expired since: the miss path, as always
-            hc_.memo.forget(key_);
-            wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
+            hc_.memo.forget(&r_, key_hash_, batch_now());
+            wait_for_load(r_, std::string(key_), hc_, slot_, nullptr, start_);
             return;
         }
         bump(r_.counters.hits);
         bump(r_.counters.memo_hits);
-        observe_request(r_, get_outcome::fresh, start_);
+        observe_hit(r_, start_);
         slot_.on_reply(raw);
     }
 
@@ -121,7 +128,7 @@ private:
             return;
         }
         if (reply.is_null()) {
-            wait_for_load(r_, key_, hc_, slot_, nullptr, start_);
+            wait_for_load(r_, std::string(key_), hc_, slot_, nullptr, start_);
             return;
         }
         const std::int64_t keep = keep_ms(c);
@@ -132,12 +139,13 @@ private:
             const std::int64_t left = pttl - keep;
             const auto until = pttl == -1 ? clock::time_point::max()
                                           : start_ + std::chrono::milliseconds(left - early_window_ms(r_));
-            hc_.memo.remember(&r_, key_, clock::now(), until);
+            hc_.memo.remember(&r_, key_hash_, start_, until);
             if (l1_token_ != 0) fill_l1(value, until);
             bump(r_.counters.hits);
-            observe_request(r_, get_outcome::fresh, start_);
+            observe_hit(r_, start_);
             slot_.on_reply(value);
-            if (pttl != -1 && refresh_early(r_, left, hc_.random())) refresh_in_background(r_, key_, hc_, left);
+            if (pttl != -1 && refresh_early(r_, left, hc_.random()))
+                refresh_in_background(r_, std::string(key_), hc_, left);
             return;
         }
         // Past its fresh time by (keep - pttl); -2 means it had expired at PTTL (and was written
@@ -149,12 +157,13 @@ private:
             bump(r_.counters.stale_hits);
             observe_request(r_, get_outcome::stale, start_);
             slot_.on_reply(value);
-            refresh_in_background(r_, key_, hc_);
+            refresh_in_background(r_, std::string(key_), hc_);
             return;
         }
         // Too old to serve as-is, but still better than an error if loading fails.
         bool usable = past <= c.stale_if_error.count();
-        wait_for_load(r_, key_, hc_, slot_, usable ? std::make_shared<const std::string>(value) : nullptr, start_);
+        wait_for_load(r_, std::string(key_), hc_, slot_, usable ? std::make_shared<const std::string>(value) : nullptr,
+                      start_);
     }
 
     // An entry lives no longer than max_age, nor than the memo would trust the value (which
@@ -184,11 +193,14 @@ private:
     }
 
     route_runtime& r_;
-    std::string key_;
+    std::string_view key_;      // into inline_key_ or long_key_
+    char inline_key_[48];
+    std::string long_key_;
+    std::uint64_t key_hash_;    // fresh_memo::hash_of(key_)
     herd_context& hc_;
     reply_handler& slot_;
     clock::time_point start_;
-    bool with_pttl_;
+    bool with_pttl_ = true;
     std::uint64_t l1_token_;  // this read's L1 reservation, 0 for none
     bool l1_filled_ = false;  // the reservation was used (stored, or found voided)
     bool have_pttl_ = false;
@@ -218,42 +230,66 @@ std::int64_t early_window_ms(const route_runtime& r) {
     return static_cast<std::int64_t>(10.0 * beta * static_cast<double>(r.load_time_us.load(std::memory_order_relaxed)) / 1000.0);
 }
 
-void herd_engine::get(route_runtime& route, std::string key, herd_context& hc, backend& conn,
-                      reply_handler& slot) {
+void herd_engine::get(route_runtime& route, std::string_view key, herd_context& hc, backend& conn,
+                      reply_handler& slot, std::string_view raw_get) {
+    // The memo's line is fetched first: the lookup at the end is the one cache miss a hit adds
+    // (perf, issue 28), and the work in between overlaps it.
+    const std::uint64_t key_hash = fresh_memo::hash_of(key);
+    hc.memo.prefetch(&route, key_hash);
     bump(route.counters.requests);
-    const auto start = clock::now();
+    const auto start = batch_now();
     const bool l1_on = route.l1 && l1_active();
     if (l1_on) {
         if (auto held = route.l1->find(key, start)) {
             bump(route.counters.hits);
             bump(route.counters.l1_hits);
-            observe_request(route, get_outcome::fresh, start);
+            observe_hit(route, start);
             slot.on_reply(*held);
             return;
         }
     }
     // Step 0. Cheap when no load runs on this route: one relaxed load, no lock.
     if (route.cfg.protect && route.foreground_flights.load(std::memory_order_relaxed) > 0 &&
-        wait_for_load(route, key, hc, slot, nullptr, start, /*join_only=*/true))
+        wait_for_load(route, std::string(key), hc, slot, nullptr, start, /*join_only=*/true))
         return;
     // The L1 reservation comes before the read is sent (l1_cache.h: the fill/invalidate race).
     std::uint64_t l1_token = 0;
     if (l1_on && (!route.cfg.l1_admit_hot || hot_rate(key) >= route.cfg.l1_hot_reads_per_second))
         l1_token = route.l1->reserve(key);
-    // A read that fills L1 needs the value's remaining life: PTTL, whatever the memo says.
-    const bool known_fresh = l1_token == 0 && hc.memo.fresh(&route, key, start);
-    auto* op = new read_op(route, std::move(key), hc, slot, start, !known_fresh, l1_token);
+    auto* op = new read_op(route, key, key_hash, hc, slot, start, l1_token);
     const std::string_view k = op->key();
+    // A read that fills L1 needs the value's remaining life: PTTL, whatever the memo says.
+    const bool known_fresh = l1_token == 0 && hc.memo.fresh(&route, key_hash, start);
+    op->expect_pttl(!known_fresh);
     // Two requests, one reply handler: the connection hands it the PTTL reply, then GET's.
     if (!known_fresh) conn.request(k, {"PTTL", k}, op);
-    conn.request(k, {"GET", k}, op);
+    // GET goes as the client sent it, when it did: the bytes are copied, not encoded again.
+    const std::string_view get_argv[] = {"GET", k};
+    if (!raw_get.empty()) conn.pass(passthrough{get_argv, raw_get, false}, op);
+    else conn.request(k, get_argv, op);
 }
 
-void herd_engine::revoke(std::string_view key, herd_context& hc, backend& conn) {
-    hc.memo.forget(key);
-    l1_invalidate(key);  // again when the write's reply arrives (the session's l1_after_write)
-    std::string lk = lock_key(key), nk = negative_key(key), fk = failure_key(key);
-    conn.request(key, {"DEL", lk, nk, fk}, &discard_reply());
+void herd_engine::forget_fresh(route_runtime& route, std::string_view key, herd_context& hc) {
+    hc.memo.forget(&route, key, batch_now());
+}
+
+void herd_engine::revoke(route_runtime& route, std::string_view key, herd_context& hc, backend& conn) {
+    forget_fresh(route, key, hc);
+    // The three names are built in one buffer per thread, with plain appends: no allocation once
+    // it has grown (three fmt::format strings cost ~1,700 instructions a write: callgrind,
+    // docs/BENCHMARKS.md issue 28).
+    static constexpr std::string_view kinds[] = {"lock", "neg", "fail"};
+    thread_local std::string names;
+    names.clear();
+    std::array<std::size_t, 4> at{};
+    for (std::size_t i = 0; i < 3; ++i) {
+        at[i] = names.size();
+        append_derived_key(names, kinds[i], key);
+    }
+    at[3] = names.size();
+    const std::string_view all(names);
+    conn.request(key, {"DEL", all.substr(at[0], at[1] - at[0]), all.substr(at[1], at[2] - at[1]), all.substr(at[2])},
+                 &discard_reply());
 }
 
 }  // namespace herdguard

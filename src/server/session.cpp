@@ -161,6 +161,7 @@ void session::on_read(const error_code& ec, std::size_t n) {
         if (watch_while_waiting()) do_read();
         return;
     }
+    const event_clock::scope requests_read(last_activity_);  // what the handlers stamp (util/clocks.h)
     process();
 }
 
@@ -427,13 +428,17 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
 }
 
 // Stale-set protection: revoke leases on routed keys before the write runs, on the shared
-// connection, so a load that started earlier can never overwrite what the client wrote (and drop
-// them from L1: herd_engine::revoke).
-void session::revoke_written_keys(const std::vector<std::string_view>& argv) {
+// connection, so a load that started earlier can never overwrite what the client wrote.
+// `drop_l1`: drop the keys from L1 now too (relay mode, which has no reply slot to fence; a
+// forwarded write's keys are fenced and dropped by l1_read_your_writes).
+void session::revoke_written_keys(const std::vector<std::string_view>& argv, bool drop_l1) {
     auto& herd = worker_.server.herd;
     if (herd.empty()) return;
     for_each_written_key(argv, [&](std::string_view key) {
-        if (herd.find_route(key) != nullptr) herd.revoke(key, worker_.herd, *shared_now_);
+        auto* route = herd.find_route(key);
+        if (route == nullptr) return;
+        herd.revoke(*route, key, worker_.herd, *shared_now_);
+        if (drop_l1 && route->l1) herd.l1_invalidate(key);
     });
 }
 
@@ -510,7 +515,7 @@ void session::relay(const resp::request& req) {
     // Stale-set protection and L1 here too: a subscribed RESP3 client (or one relayed since
     // SUBSCRIBE + RESET) may write. Its replies stream without a slot, so L1 drops the keys when
     // the write is sent, and Redis's invalidation push covers the rest.
-    revoke_written_keys(req.argv);
+    revoke_written_keys(req.argv, /*drop_l1=*/true);
     // Pushes and replies now stream straight from the private connection to the client; Redis
     // enforces what is allowed in subscribed mode, and answers in order on its one connection.
     // RESET goes to Redis here, which takes the connection back to RESP2 (and out of its

@@ -42,7 +42,8 @@ void session::herd_get(const resp::request& req, route_runtime& route) {
     backend& shared = *shared_now_;
     last_target_ = &shared;
     auto& slot = new_slot();
-    worker_.server.herd.get(route, std::string(req.argv[1]), worker_.herd, shared, slot);
+    // A GET with more arguments is Redis's to refuse: it is never read through (command_plan).
+    worker_.server.herd.get(route, req.argv[1], worker_.herd, shared, slot, req.is_inline ? std::string_view() : req.raw);
 }
 
 void session::herd_mget(const resp::request& req) {
@@ -54,7 +55,7 @@ void session::herd_mget(const resp::request& req) {
     auto* op = new mget_gather(slot, argv.size() - 1, state_.protocol);
     for (std::size_t i = 1; i < argv.size(); ++i) {
         auto& part = op->part_handler(i - 1);
-        if (auto* route = herd.find_route(argv[i])) herd.get(*route, std::string(argv[i]), worker_.herd, shared, part);
+        if (auto* route = herd.find_route(argv[i])) herd.get(*route, argv[i], worker_.herd, shared, part);
         else shared.request(argv[i], {"GET", argv[i]}, &part);
     }
     op->dispatched();

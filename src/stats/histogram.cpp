@@ -8,7 +8,11 @@ void latency_histogram::append_prometheus(std::string& out, std::string_view nam
     const std::string sep = labels.empty() ? "" : ",";
     // Read each bucket once so the cumulative counts and _count agree with each other.
     std::array<std::uint64_t, bounds_us.size() + 1> snap{};
-    for (std::size_t i = 0; i < snap.size(); ++i) snap[i] = buckets_[i].load(std::memory_order_relaxed);
+    std::uint64_t sum_us = 0;
+    for (const auto& s : shards_) {
+        for (std::size_t i = 0; i < snap.size(); ++i) snap[i] += s.buckets[i].load(std::memory_order_relaxed);
+        sum_us += s.sum_us.load(std::memory_order_relaxed);
+    }
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < bounds_us.size(); ++i) {
         cumulative += snap[i];
@@ -19,7 +23,7 @@ void latency_histogram::append_prometheus(std::string& out, std::string_view nam
     out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, cumulative);
     const std::string braces = labels.empty() ? "" : fmt::format("{{{}}}", labels);
     out += fmt::format("{}_sum{} {}\n", name, braces,
-                       static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6);
+                       static_cast<double>(sum_us) / 1e6);
     out += fmt::format("{}_count{} {}\n", name, braces, cumulative);
 }
 

@@ -1,4 +1,5 @@
 #include "herdguard/upstream/redis_connection.h"
+#include "herdguard/util/clocks.h"
 
 #include <algorithm>
 #include <cstring>
@@ -102,7 +103,8 @@ bool redis_connection::admit(reply_handler* handler, bool no_timeout) {
         return false;
     }
     if (handler != nullptr)
-        pipeline_.expect(handler, no_timeout ? clock::time_point::max() : clock::now() + cfg_.command_timeout);
+        pipeline_.expect(handler,
+                         no_timeout ? clock::time_point::max() : event_clock::now() + cfg_.command_timeout);
     return true;
 }
 
@@ -336,6 +338,7 @@ asio::awaitable<std::string> redis_connection::read_loop() {
 // The pipeline frames and hands out what rbuf_ holds; false when Redis sent bad data or a reply
 // nobody asked for.
 bool redis_connection::deliver_replies() {
+    const event_clock::scope replies_read(clock::now());  // what the handlers stamp (util/clocks.h)
     std::size_t consumed = 0;
     const auto dropped = pipeline_.pushes_dropped();
     const auto result = pipeline_.deliver(std::string_view(rbuf_.data() + rstart_, rend_ - rstart_), consumed,

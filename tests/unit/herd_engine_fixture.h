@@ -119,7 +119,7 @@ struct engine_fixture {
         CHECK(redis.answer(":-2\r\n").argv[0] == "PTTL");
         CHECK(redis.answer("$-1\r\n").argv[0] == "GET");
     }
-    std::uint64_t counter(std::atomic<std::uint64_t> route_counters::*c) { return (route().counters.*c).load(); }
+    std::uint64_t counter(sharded_counter route_counters::*c) { return (route().counters.*c).load(); }
 };
 
 

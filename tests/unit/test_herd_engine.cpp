@@ -103,7 +103,7 @@ TEST_CASE("herd engine: a write revokes the lease; the late load's write-back is
     f.redis.answer("*1\r\n$3\r\nwon\r\n");
     REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));  // loaded, writing back
     // A client writes the key through herdguard meanwhile: the lease and markers go first.
-    f.engine.revoke("k:1", f.hc, f.redis);
+    f.engine.revoke(*f.engine.find_route("k:1"), "k:1", f.hc, f.redis);
     REQUIRE(f.redis.sent.size() == 2);
     CHECK(f.redis.sent.back().argv ==
           std::vector<std::string>{"DEL", "herdguard:lock:k:1", "herdguard:neg:k:1", "herdguard:fail:k:1"});

@@ -184,3 +184,49 @@ TEST_CASE("L1: a fenced key is neither served nor filled until every fence is li
     c.unfence("n");  // an unmatched unfence is harmless
     CHECK(c.find("n", t0) == nullptr);
 }
+
+// The fast reading of invalidation pushes must agree with the general decoder on every shape
+// Redis sends, and hand anything else to it.
+TEST_CASE("L1 tracking: invalidation pushes read without a reply tree", "[l1]") {
+    std::vector<std::string_view> keys;
+    bool all = true;
+    SECTION("RESP3 push with keys") {
+        const std::string raw = ">2\r\n$10\r\ninvalidate\r\n*2\r\n" + bulk("product:1") + bulk("product:{2}");
+        REQUIRE(l1_tracking::read_invalidation(raw, keys, all));
+        CHECK_FALSE(all);
+        CHECK(keys == std::vector<std::string_view>{"product:1", "product:{2}"});
+    }
+    SECTION("a key with CRLF and an empty key are bytes like any other") {
+        const std::string raw = ">2\r\n$10\r\ninvalidate\r\n*2\r\n" + bulk("a\r\nb") + bulk("");
+        REQUIRE(l1_tracking::read_invalidation(raw, keys, all));
+        CHECK(keys == std::vector<std::string_view>{"a\r\nb", ""});
+    }
+    SECTION("a flush: null in RESP3 and RESP2") {
+        REQUIRE(l1_tracking::read_invalidation(">2\r\n$10\r\ninvalidate\r\n_\r\n", keys, all));
+        CHECK(all);
+        REQUIRE(l1_tracking::read_invalidation("*2\r\n$10\r\ninvalidate\r\n*-1\r\n", keys, all));
+        CHECK(all);
+        CHECK(keys.empty());
+    }
+    SECTION("other shapes are left to the general decoder") {
+        CHECK_FALSE(l1_tracking::read_invalidation(">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n", keys, all));
+        CHECK_FALSE(l1_tracking::read_invalidation(">2\r\n$10\r\ninvalidate\r\n*1\r\n+product:1\r\n", keys, all));
+        CHECK_FALSE(l1_tracking::read_invalidation(">2\r\n$10\r\ninvalidate\r\n*2\r\n$1\r\na\r\n", keys, all));
+        CHECK_FALSE(l1_tracking::read_invalidation(">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nab\r\n", keys, all));
+        CHECK_FALSE(l1_tracking::read_invalidation(">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\nX", keys, all));
+        CHECK_FALSE(l1_tracking::read_invalidation("", keys, all));
+    }
+}
+
+TEST_CASE("L1: fences count per key and hold off reservations until the last write is answered", "[l1]") {
+    l1_cache c(1 << 20);
+    c.fence("k");
+    c.fence("k");
+    CHECK(c.reserve("k") == 0);
+    CHECK(c.reserve("other") != 0);  // only the fenced key is refused
+    c.unfence("k");
+    CHECK(c.reserve("k") == 0);  // one write still in flight
+    c.unfence("k");
+    CHECK(c.reserve("k") != 0);
+    c.unfence("k");  // an unfence with no fence left is harmless
+}

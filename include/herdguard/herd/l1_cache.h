@@ -99,9 +99,13 @@ private:
         std::unordered_map<std::string_view, std::list<entry>::iterator> index;  // views into lru keys
         std::size_t bytes = 0;
         std::size_t values = 0;
-        std::unordered_map<std::string, int> fences;  // key -> writes in flight
+        // Writes in flight, by the key's 64-bit hash: fencing needs no copy of the key, and two
+        // keys with one hash (about 2^-64 a pair) only fence each other a moment longer, which
+        // is safe (a fenced key is neither served nor filled).
+        std::unordered_map<std::uint64_t, int> fences;
     };
-    shard& shard_of(std::string_view key);
+    static std::uint64_t hash_of(std::string_view key);
+    shard& shard_of(std::uint64_t hash) { return shards_[hash % shard_count]; }
     void erase(shard& s, std::list<entry>::iterator it);
     bool make_room(shard& s, std::size_t charge);
     std::size_t sum(std::size_t shard::*field) const;  // over every shard, each under its lock

@@ -56,6 +56,11 @@ public:
     // The CLIENT TRACKING command for these prefixes and the canary's (pure; unit-tested).
     static std::vector<std::string> tracking_command(const std::vector<std::string>& prefixes,
                                                      const std::string& canary_prefix = "");
+    // Reads the usual invalidation push without building a reply tree (one arrives per write to
+    // a tracked prefix, by anyone): `>2` (or `*2`), the bulk "invalidate", then an array of bulk
+    // keys (`keys`) or a null (`all`: a flush). False for any other shape, which the caller then
+    // reads the slow, general way. Pure; unit-tested against the general decoder.
+    static bool read_invalidation(std::string_view raw, std::vector<std::string_view>& keys, bool& all);
 
 private:
     void connect();
@@ -64,6 +69,7 @@ private:
     void lost(std::uint64_t gen, std::string_view reason);
     void schedule_ping(std::uint64_t gen);
     void on_push(std::string_view raw);
+    void invalidated(std::string_view key);  // one key of a push: the canary, or an L1 entry
 
     boost::asio::any_io_executor ex_;
     herd_engine& herd_;

@@ -23,6 +23,7 @@
 #include "herdguard/loader/circuit_breaker.h"
 #include "herdguard/stats/histogram.h"
 #include "herdguard/stats/hot_keys.h"
+#include "herdguard/stats/thread_shard.h"
 #include "herdguard/util/log_limiter.h"
 #include "herdguard/upstream/backend.h"
 
@@ -30,8 +31,8 @@ namespace herdguard {
 
 struct herd_context;
 
-// Per-route counters; many threads write them, so they are atomic read-modify-writes (they sit
-// on the miss path, except `requests`, `hits`, `memo_hits` and `stale_hits`).
+// Per-route counters; many threads write them, each into a shard of its own (stats/thread_shard.h:
+// `requests` and `hits` are counted on every hit, where a locked add per counter showed).
 #define HERDGUARD_ROUTE_COUNTERS(X)                                                        \
     X(requests, "routed GETs")                                                           \
     X(hits, "served fresh from redis")                                                   \
@@ -64,7 +65,7 @@ struct herd_context;
     X(errors, "routed GETs answered with an error")
 
 struct route_counters {
-#define HERDGUARD_DECLARE_ROUTE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
+#define HERDGUARD_DECLARE_ROUTE_COUNTER(name, help) sharded_counter name;
     HERDGUARD_ROUTE_COUNTERS(HERDGUARD_DECLARE_ROUTE_COUNTER)
 #undef HERDGUARD_DECLARE_ROUTE_COUNTER
 };
@@ -130,6 +131,8 @@ std::int64_t early_window_ms(const route_runtime& r);
 std::string lock_key(std::string_view key);      // lease lock: "herdguard:lock:<key>"
 std::string negative_key(std::string_view key);  // remembered 404: "herdguard:neg:<key>"
 std::string failure_key(std::string_view key);   // remembered failure: "herdguard:fail:<key>"
+// Appends the key of `kind` ("lock", "neg", "fail") for `key` to `out`, as the three above do.
+void append_derived_key(std::string& out, std::string_view kind, std::string_view key);
 // In front of a cluster the lease scripts touch the key and these together, so they must share
 // its slot. Wrapping the key in braces breaks on keys that have braces already (redisson #1098);
 // instead they carry a brace-free tag of the key's slot (resp::tag_of_slot):
@@ -167,13 +170,16 @@ public:
     // so they keep their place among the caller's pipelined commands. A key with a load already
     // running in this process joins it without reading Redis (a herd costs Redis one read, not
     // one per client); a key the worker's fresh memo knows fresh is read with GET alone.
-    void get(route_runtime& route, std::string key, herd_context& hc, backend& conn, reply_handler& slot);
+    // `raw_get`: the client's GET as it sent it, passed on as is; empty to encode one.
+    void get(route_runtime& route, std::string_view key, herd_context& hc, backend& conn, reply_handler& slot,
+             std::string_view raw_get = {});
 
     // Stale-set protection: a client write to a routed key revokes any lease in flight for it
     // (and forgets remembered 404s and failures), so a load that started before the write can
     // never overwrite it. Queued on `conn` before the client's command.
-    // The thread's fresh memo forgets the key too.
-    void revoke(std::string_view key, herd_context& hc, backend& conn);
+    // The thread's fresh memo forgets the key too (forget_fresh). `route`: the key's (find_route).
+    void revoke(route_runtime& route, std::string_view key, herd_context& hc, backend& conn);
+    void forget_fresh(route_runtime& route, std::string_view key, herd_context& hc);
 
     // L1 (l1_cache.h). Coherence: l1_tracking.h turns it on once CLIENT TRACKING is set up, and
     // off (emptying every route's L1) when the tracking connection is lost; an invalidation

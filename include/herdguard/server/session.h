@@ -88,7 +88,7 @@ private:
     void execute(const resp::request& req, const command_plan& p, const routed_keys& routed);
     void forward(const resp::request& req, backend& to, const command_plan& p);
     void relay(const resp::request& req);
-    void revoke_written_keys(const std::vector<std::string_view>& argv);
+    void revoke_written_keys(const std::vector<std::string_view>& argv, bool drop_l1 = false);
     reply_handler* l1_read_your_writes(const std::vector<std::string_view>& argv, const command_plan& p,
                                        reply_handler& slot);
     static passthrough passthrough_of(const resp::request& req, bool no_timeout);

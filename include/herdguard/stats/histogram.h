@@ -1,5 +1,6 @@
-// A fixed-bucket latency histogram, safe to observe from any thread (atomic buckets), exposed in
-// Prometheus form (cumulative buckets, _sum, _count, in seconds).
+// A fixed-bucket latency histogram, safe to observe from any thread, exposed in Prometheus form
+// (cumulative buckets, _sum, _count, in seconds). Each thread observes into a shard of its own
+// (stats/thread_shard.h), so an observation costs no locked instruction; readers sum the shards.
 #pragma once
 
 #include <array>
@@ -8,6 +9,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "herdguard/stats/thread_shard.h"
 
 namespace herdguard {
 
@@ -22,13 +25,16 @@ public:
         auto us = static_cast<std::uint64_t>(d.count() < 0 ? 0 : d.count());
         std::size_t i = 0;
         while (i < bounds_us.size() && us > bounds_us[i]) ++i;
-        buckets_[i].fetch_add(1, std::memory_order_relaxed);  // i == size(): the +Inf bucket
-        sum_us_.fetch_add(us, std::memory_order_relaxed);
+        const std::size_t t = this_thread_shard();
+        auto& s = shards_[t];
+        shard_add(s.buckets[i], t, 1);  // i == size(): the +Inf bucket
+        shard_add(s.sum_us, t, us);
     }
 
     std::uint64_t count() const {
         std::uint64_t n = 0;
-        for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
+        for (const auto& s : shards_)
+            for (const auto& b : s.buckets) n += b.load(std::memory_order_relaxed);
         return n;
     }
 
@@ -37,8 +43,11 @@ public:
     void append_prometheus(std::string& out, std::string_view name, std::string_view labels) const;
 
 private:
-    std::array<std::atomic<std::uint64_t>, bounds_us.size() + 1> buckets_{};
-    std::atomic<std::uint64_t> sum_us_{0};
+    struct alignas(64) shard {
+        std::array<std::atomic<std::uint64_t>, bounds_us.size() + 1> buckets{};
+        std::atomic<std::uint64_t> sum_us{0};
+    };
+    std::array<shard, thread_shards> shards_{};
 };
 
 }  // namespace herdguard
