@@ -116,10 +116,20 @@ void log_breaker_change(const route_runtime& r, bool probe, std::uint64_t trips_
         spdlog::info("route '{}': circuit closed, upstream recovered", r.cfg.name);
 }
 
+// What a write-back script answered: 1 written, 0 the lease was gone (revoked or expired), -1 a
+// client wrote the key during the load (lease_scripts.h).
+void note_write_back(route_runtime& r, const resp::reply_value& w) {
+    if (w.type != resp::reply_type::integer) return;
+    if (w.integer == 0) bump(r.counters.lock_lost_at_write);
+    else if (w.integer < 0) bump(r.counters.write_back_skipped);
+}
+
 // Steps 5 and 6: load behind the concurrency bound and the breaker, then write back under the
 // lease. Called only while holding the lease (`token`).
+// `state`: the value key's state when the lease was won, which the write-back must still find
+// (lease_scripts.h).
 asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::string& key, const std::string& token,
-                                              herd_context& hc) {
+                                              const std::string& state, herd_context& hc) {
     const auto& c = r.cfg;
     backend& conn = hc.redis;
 
@@ -153,10 +163,11 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
         case load_result::kind::ok: {
             bump(r.counters.loads_ok);
             std::int64_t px = jittered_ms(hc, c.ttl, c.ttl_jitter) + keep_ms(c);
-            std::vector<std::string> write_args{"EVAL", std::string(write_value_script), "3", key, lock_key(key),
-                                          negative_key(key), token, res.body, std::to_string(px)};
+            std::vector<std::string> write_args{"EVAL",           write_value_script, "3", key, lock_key(key),
+                                                negative_key(key), token,              res.body, std::to_string(px),
+                                                state};
             auto w = co_await call(conn, key, std::move(write_args));
-            if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            note_write_back(r, w);
             std::string bulk;
             resp::append_bulk(bulk, res.body);
             co_return flight_result{flight_result::kind::value, std::move(bulk)};
@@ -164,10 +175,10 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
         case load_result::kind::not_found: {
             bump(r.counters.loads_not_found);
             std::int64_t px = c.negative_ttl.count() > 0 ? jittered_ms(hc, c.negative_ttl, c.ttl_jitter) : 0;
-            std::vector<std::string> negative_args{"EVAL", std::string(write_negative_script), "3", key, lock_key(key),
-                                          negative_key(key), token, std::to_string(px)};
+            std::vector<std::string> negative_args{"EVAL", write_negative_script, "3", key, lock_key(key),
+                                                   negative_key(key), token, std::to_string(px), state};
             auto w = co_await call(conn, key, std::move(negative_args));
-            if (w.type == resp::reply_type::integer && w.integer == 0) bump(r.counters.lock_lost_at_write);
+            note_write_back(r, w);
             co_return flight_result{flight_result::kind::not_found, {}};
         }
         case load_result::kind::failed:
@@ -183,9 +194,10 @@ asio::awaitable<flight_result> load_and_write(route_runtime& r, const std::strin
 }
 
 // What ACQUIRE answered: an outcome that ends the flight (a value, a remembered 404 or failure,
-// an error; put in `result`), the lease won, or the lease held by another load.
+// an error; put in `result`), the lease won (with the value key's state then, in `state`), or the
+// lease held by another load.
 enum class lease_state { settled, won, held };
-lease_state read_acquire(route_runtime& r, const resp::reply_value& v, flight_result& result) {
+lease_state read_acquire(route_runtime& r, const resp::reply_value& v, flight_result& result, std::string& state) {
     if (v.is_error() || v.type != resp::reply_type::array || v.elements.empty()) {
         result = {flight_result::kind::error, v.is_error() ? v.str : std::string("ERR herdguard: unexpected reply from redis")};
         return lease_state::settled;
@@ -208,7 +220,9 @@ lease_state read_acquire(route_runtime& r, const resp::reply_value& v, flight_re
                   upstream_error(r, v.elements.size() == 2 ? v.elements[1].str : std::string("failed"))};
         return lease_state::settled;
     }
-    return tag == "won" ? lease_state::won : lease_state::held;  // "lost": held here or elsewhere
+    if (tag != "won") return lease_state::held;  // "lost": held here or elsewhere
+    state = v.elements.size() == 2 ? v.elements[1].str : std::string();
+    return lease_state::won;
 }
 
 }  // namespace
@@ -227,19 +241,20 @@ asio::awaitable<void> run_flight(route_runtime& r, std::shared_ptr<flight> f, he
     flight_result result;
 
     while (true) {
-        std::vector<std::string> acquire_args{"EVAL", std::string(acquire_script), "4", f->key, lock_key(f->key),
+        std::vector<std::string> acquire_args{"EVAL", acquire_script, "4", f->key, lock_key(f->key),
                                       negative_key(f->key), failure_key(f->key), token,
                                       std::to_string(c.lock_ttl.count()), std::to_string(hit_above_ms(c, *f)),
                                       contended ? "1" : "0"};
         auto v = co_await call(conn, f->key, std::move(acquire_args));
-        const lease_state lease = read_acquire(r, v, result);
+        std::string state;
+        const lease_state lease = read_acquire(r, v, result, state);
         if (lease == lease_state::settled) break;
         if (lease == lease_state::won) {
             bump(contended ? r.counters.lock_taken_over : r.counters.lock_acquired);
             if (std::uint64_t suppressed = 0; contended && r.takeover_log.allow(suppressed))
                 spdlog::info("route '{}': took over the lease of '{}' ({} similar lines suppressed)", c.name, f->key,
                              suppressed);
-            result = co_await load_and_write(r, f->key, token, hc);
+            result = co_await load_and_write(r, f->key, token, state, hc);
             break;
         }
         // "lost": another load holds the lease (here or on another instance).

@@ -103,32 +103,38 @@ bool is_blocking(const std::vector<std::string_view>& argv) {
     return it != t.end() && it->second.blocking;
 }
 
-key_positions written_key_positions(std::string_view command) {
-    static const std::unordered_map<std::string_view, key_positions> writes = {
-        {"set", key_positions::first},        {"setex", key_positions::first},
-        {"psetex", key_positions::first},     {"setnx", key_positions::first},
-        {"getset", key_positions::first},     {"getdel", key_positions::first},
-        {"getex", key_positions::first},      {"append", key_positions::first},
-        {"setrange", key_positions::first},   {"incr", key_positions::first},
-        {"incrby", key_positions::first},     {"incrbyfloat", key_positions::first},
-        {"decr", key_positions::first},       {"decrby", key_positions::first},
-        {"expire", key_positions::first},     {"pexpire", key_positions::first},
-        {"expireat", key_positions::first},   {"pexpireat", key_positions::first},
-        {"persist", key_positions::first},    {"move", key_positions::first},
-        {"restore", key_positions::first},    {"del", key_positions::all},
-        {"unlink", key_positions::all},       {"mset", key_positions::pairs},
-        {"msetnx", key_positions::pairs},     {"rename", key_positions::first_two},
-        {"renamenx", key_positions::first_two}, {"copy", key_positions::first_two},
-        {"setbit", key_positions::first},     {"bitfield", key_positions::first},
-        {"eval", key_positions::script},      {"evalsha", key_positions::script},
-        {"fcall", key_positions::script},
+// `sets_value`: every key the command writes is given a value (or a new type), which the lease's
+// write-back sees for itself (herd/lease_scripts.h), so no revoke is needed; the rest take a value
+// away or change only its TTL (or are scripts, which may do anything) and revoke.
+write_spec written_keys_of(std::string_view command) {
+    using kp = key_positions;
+    static const std::unordered_map<std::string_view, write_spec> writes = {
+        {"set", {kp::first, true}},         {"setex", {kp::first, true}},
+        {"psetex", {kp::first, true}},      {"setnx", {kp::first, true}},
+        {"getset", {kp::first, true}},      {"getdel", {kp::first, false}},
+        {"getex", {kp::first, false}},      {"append", {kp::first, true}},
+        {"setrange", {kp::first, true}},    {"incr", {kp::first, true}},
+        {"incrby", {kp::first, true}},      {"incrbyfloat", {kp::first, true}},
+        {"decr", {kp::first, true}},        {"decrby", {kp::first, true}},
+        {"expire", {kp::first, false}},     {"pexpire", {kp::first, false}},
+        {"expireat", {kp::first, false}},   {"pexpireat", {kp::first, false}},
+        {"persist", {kp::first, false}},    {"move", {kp::first, false}},
+        {"restore", {kp::first, true}},     {"del", {kp::all, false}},
+        {"unlink", {kp::all, false}},       {"mset", {kp::pairs, true}},
+        {"msetnx", {kp::pairs, true}},      {"rename", {kp::first_two, false}},
+        {"renamenx", {kp::first_two, false}}, {"copy", {kp::first_two, false}},
+        {"setbit", {kp::first, true}},      {"bitfield", {kp::first, true}},
+        {"eval", {kp::script, false}},      {"evalsha", {kp::script, false}},
+        {"fcall", {kp::script, false}},
     };
     std::array<char, 32> buf{};
     std::string_view name;
-    if (!lower_name(command, buf, name)) return key_positions::none;
+    if (!lower_name(command, buf, name)) return {};
     auto it = writes.find(name);
-    return it == writes.end() ? key_positions::none : it->second;
+    return it == writes.end() ? write_spec{} : it->second;
 }
+
+key_positions written_key_positions(std::string_view command) { return written_keys_of(command).keys; }
 
 client_subcommand classify_client(const std::vector<std::string_view>& argv) {
     if (argv.size() < 2) return client_subcommand::shared;  // Redis answers the arity error

@@ -427,17 +427,22 @@ void session::execute(const resp::request& req, const command_plan& p, const rou
     forward(req, *target, p);
 }
 
-// Stale-set protection: revoke leases on routed keys before the write runs, on the shared
-// connection, so a load that started earlier can never overwrite what the client wrote.
-// `drop_l1`: drop the keys from L1 now too (relay mode, which has no reply slot to fence; a
-// forwarded write's keys are fenced and dropped by l1_read_your_writes).
+// Stale-set protection (herd/lease_scripts.h): a write that takes a routed key's value away or
+// changes only its TTL revokes the key's lease before the write runs, on the shared connection, so
+// a load that started earlier can never overwrite what the client did; a write that gives the key
+// a value needs no revoke (the load's write-back sees the new value and gives way), only the
+// worker's fresh memo forgets the key. `drop_l1`: drop the keys from L1 now too (relay mode, which
+// has no reply slot to fence; a forwarded write's keys are fenced and dropped by
+// l1_read_your_writes).
 void session::revoke_written_keys(const std::vector<std::string_view>& argv, bool drop_l1) {
     auto& herd = worker_.server.herd;
-    if (herd.empty()) return;
-    for_each_written_key(argv, [&](std::string_view key) {
+    if (herd.empty() || argv.size() < 2) return;
+    const write_spec spec = written_keys_of(argv[0]);
+    for_each_key_at(argv, spec.keys, [&](std::string_view key) {
         auto* route = herd.find_route(key);
         if (route == nullptr) return;
-        herd.revoke(*route, key, worker_.herd, *shared_now_);
+        if (spec.sets_value) herd.forget_fresh(*route, key, worker_.herd);
+        else herd.revoke(*route, key, worker_.herd, *shared_now_);
         if (drop_l1 && route->l1) herd.l1_invalidate(key);
     });
 }

@@ -139,7 +139,9 @@ TEST_CASE("stale-set race: a client write during a load wins over the load's wri
     auto direct = stack.direct_client();
     const auto port = stack.proxy().port();
 
-    // SET while the load runs: the client's value stays, without a TTL.
+    // SET through herdguard while the load runs: no revoke is sent for a write that gives the key
+    // a value; the write-back sees the new value and gives way (-1, write_back_skipped), and
+    // releases the lease. The client's value stays, without a TTL.
     a.append({"GET", "product:r"});
     REQUIRE(a.flush());
     REQUIRE(eventually([&] { return stack.upstream.count("/products/r") == 1; }, 2s));
@@ -150,9 +152,36 @@ TEST_CASE("stale-set race: a client write during a load wins over the load's wri
     CHECK(direct.cmd({"GET", "product:r"}) == "$mine");
     CHECK(direct.cmd({"PTTL", "product:r"}) == ":-1");
     CHECK(direct.cmd({"EXISTS", "herdguard:lock:product:r"}) == ":0");
-    CHECK(route_counter(port, "lock_lost_at_write") >= 1);
+    CHECK(route_counter(port, "write_back_skipped") == 1);
+    CHECK(route_counter(port, "lock_lost_at_write") == 0);
 
-    // DEL while the load runs: nothing is written.
+    // The same for a write straight to Redis, which herdguard never sees (another app, a script,
+    // a migration): the load's write-back still gives way.
+    a.append({"GET", "product:d"});
+    REQUIRE(a.flush());
+    REQUIRE(eventually([&] { return stack.upstream.count("/products/d") == 1; }, 2s));
+    CHECK(direct.cmd({"SET", "product:d", "theirs", "EX", "100"}) == "+OK");
+    got = a.get_reply();
+    CHECK((got == value_of("/products/d") || got == "$theirs"));
+    CHECK(direct.cmd({"GET", "product:d"}) == "$theirs");
+    CHECK(route_counter(port, "write_back_skipped") == 2);
+
+    // A 404 during which a client wrote the key: the value stays (a 404's write-back would delete
+    // it), and no 404 is remembered over it.
+    stack.upstream.control("status=404");
+    a.append({"GET", "product:n"});
+    REQUIRE(a.flush());
+    REQUIRE(eventually([&] { return stack.upstream.count("/products/n") == 1; }, 2s));
+    CHECK(b.cmd({"SET", "product:n", "made"}) == "+OK");
+    got = a.get_reply();
+    CHECK((got == "(nil)" || got == "$made"));
+    CHECK(direct.cmd({"GET", "product:n"}) == "$made");
+    CHECK(direct.cmd({"EXISTS", "herdguard:neg:product:n"}) == ":0");
+    CHECK(route_counter(port, "write_back_skipped") == 3);
+    stack.upstream.control("status=200");
+
+    // DEL while the load runs leaves no value to compare: it revokes the lease, and nothing is
+    // written.
     a.append({"GET", "product:r2"});
     REQUIRE(a.flush());
     REQUIRE(eventually([&] { return stack.upstream.count("/products/r2") == 1; }, 2s));
@@ -160,10 +189,39 @@ TEST_CASE("stale-set race: a client write during a load wins over the load's wri
     got = a.get_reply();
     CHECK((got == value_of("/products/r2") || got == "(nil)"));
     CHECK(direct.cmd({"EXISTS", "product:r2"}) == ":0");
-    CHECK(route_counter(port, "lock_lost_at_write") >= 2);
+    CHECK(route_counter(port, "lock_lost_at_write") == 1);
+
+    // A stale value that merely expires during the load is no client's write: the loaded value
+    // is written back. (PX 300 is past its fresh time at once, and still usable on error.)
+    CHECK(direct.cmd({"SET", "product:e", "old", "PX", "300"}) == "+OK");
+    a.append({"GET", "product:e"});
+    REQUIRE(a.flush());
+    got = a.get_reply();
+    CHECK(got == value_of("/products/e"));
+    CHECK(direct.cmd({"GET", "product:e"}) == value_of("/products/e"));
+    CHECK(route_counter(port, "write_back_skipped") == 3);
 
     CHECK(b.cmd({"GET", "product:r"}) == "$mine");  // a client's value without TTL is a hit
-    CHECK(stack.upstream.total() == 2);
+    CHECK(stack.upstream.total() == 5);
+    require_alive(stack);
+}
+
+// A remembered 404 is older than any value beside it (the 404's write-back deletes the value), so
+// a value written since, and later stale, is refreshed instead of answered with the old 404.
+TEST_CASE("a value written after a remembered 404 is not hidden by it", "[integration][herd]") {
+    herd_stack stack(route_options{});
+    auto c = stack.proxy_client();
+    auto direct = stack.direct_client();
+    stack.upstream.control("status=404");
+    CHECK(c.cmd({"GET", "product:g"}) == "(nil)");
+    CHECK(direct.cmd({"EXISTS", "herdguard:neg:product:g"}) == ":1");
+    stack.upstream.control("status=200");
+    // Written with a short TTL, so the next read finds it past its fresh time and loads.
+    CHECK(c.cmd({"SET", "product:g", "later", "PX", "60000"}) == "+OK");
+    const auto got = c.cmd({"GET", "product:g"});
+    CHECK((got == "$later" || got == value_of("/products/g", 2)));  // stale served, or the load's (its 2nd)
+    REQUIRE(eventually([&] { return direct.cmd({"GET", "product:g"}) == value_of("/products/g", 2); }, 3s));
+    CHECK(direct.cmd({"EXISTS", "herdguard:neg:product:g"}) == ":0");
     require_alive(stack);
 }
 

@@ -15,7 +15,8 @@ TEST_CASE("herd engine: 100 misses on one key make one lease, one load, one writ
     for (std::size_t i = 0; i < slots.size(); ++i) f.answer_read_miss();
 
     REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
-    auto acquire = f.redis.answer("*1\r\n$3\r\nwon\r\n");
+    // Won, with the value key's state then (lease_scripts.h), which the write-back must find again.
+    auto acquire = f.redis.answer("*2\r\n$3\r\nwon\r\n$4\r\nnone\r\n");
     REQUIRE(acquire.argv.size() == 11);
     CHECK(acquire.argv[2] == "4");  // the lease script: value, lock, negative and failure keys
     CHECK(acquire.argv[3] == "k:1");
@@ -24,9 +25,10 @@ TEST_CASE("herd engine: 100 misses on one key make one lease, one load, one writ
 
     REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));  // the write-back
     auto write = f.redis.answer(":1\r\n");
-    REQUIRE(write.argv.size() == 9);
+    REQUIRE(write.argv.size() == 10);
     CHECK(write.argv[6] == acquire.argv[7]);  // written under our token
     CHECK(write.argv[7] == "v1");
+    CHECK(write.argv[9] == "none");  // only while the key is still as ACQUIRE found it
 
     REQUIRE(f.run_until([&] {
         return std::all_of(slots.begin(), slots.end(), [](const recorded& s) { return !s.replies.empty(); });
@@ -113,6 +115,21 @@ TEST_CASE("herd engine: a write revokes the lease; the late load's write-back is
     REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
     CHECK(f.counter(&route_counters::lock_lost_at_write) == 1);
     CHECK(slot.replies == std::vector<std::string>{"$2\r\nv1\r\n"});  // the waiter still gets what was loaded
+}
+
+TEST_CASE("herd engine: a write-back refused because a client wrote the key is counted apart", "[herd_engine]") {
+    engine_fixture f;
+    recorded slot;
+    f.get("k:1", slot);
+    f.answer_read_miss();
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer("*2\r\n$3\r\nwon\r\n$4\r\nnone\r\n");
+    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.redis.answer(":-1\r\n");  // the script found a value a client wrote during the load
+    REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
+    CHECK(f.counter(&route_counters::write_back_skipped) == 1);
+    CHECK(f.counter(&route_counters::lock_lost_at_write) == 0);
+    CHECK(slot.replies == std::vector<std::string>{"$2\r\nv1\r\n"});
 }
 
 TEST_CASE("herd engine: a failed load is remembered for error_ttl, or 250 ms marked '~' with error_ttl 0",

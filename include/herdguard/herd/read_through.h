@@ -45,6 +45,7 @@ struct herd_context;
     X(lock_contended, "lease locks found held by another load")                          \
     X(lock_taken_over, "lease locks won after waiting on another holder")                \
     X(lock_lost_at_write, "loads whose lease was gone at write-back (value not written)")\
+    X(write_back_skipped, "loads not written back: a client wrote the key during the load")   \
     X(loads_ok, "upstream loads answered 200")                                           \
     X(loads_not_found, "upstream loads answered 404")                                    \
     X(loads_failed, "upstream loads failed (status, timeout, connection)")               \
@@ -174,10 +175,12 @@ public:
     void get(route_runtime& route, std::string_view key, herd_context& hc, backend& conn, reply_handler& slot,
              std::string_view raw_get = {});
 
-    // Stale-set protection: a client write to a routed key revokes any lease in flight for it
-    // (and forgets remembered 404s and failures), so a load that started before the write can
-    // never overwrite it. Queued on `conn` before the client's command.
-    // The thread's fresh memo forgets the key too (forget_fresh). `route`: the key's (find_route).
+    // Stale-set protection for a client write that takes a routed key's value away or changes
+    // only its TTL (DEL, EXPIRE, RENAME...): revokes any lease in flight for it (and forgets
+    // remembered 404s and failures), so a load that started before the write can never overwrite
+    // it. Queued on `conn` before the client's command. The thread's fresh memo forgets the key
+    // too. `route`: the key's (find_route). A write that gives the key a value needs only
+    // forget_fresh: the write-back sees the new value itself (lease_scripts.h).
     void revoke(route_runtime& route, std::string_view key, herd_context& hc, backend& conn);
     void forget_fresh(route_runtime& route, std::string_view key, herd_context& hc);
 

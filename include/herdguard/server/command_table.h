@@ -4,6 +4,7 @@
 #pragma once
 
 #include <charconv>
+#include <utility>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -61,10 +62,29 @@ void for_each_written_key(const std::vector<std::string_view>& argv, Fn&& fn);
 enum class key_positions { none, first, all, pairs, first_two, script };
 key_positions written_key_positions(std::string_view command);
 
+// Where a write command's keys are, and whether it only gives them values (SET, MSET, INCR...),
+// which the lease's write-back detects itself, or may take them away or change only their TTL
+// (DEL, EXPIRE, RENAME, scripts...), which needs the lease revoked (herd_engine::revoke).
+struct write_spec {
+    key_positions keys = key_positions::none;
+    bool sets_value = false;
+};
+write_spec written_keys_of(std::string_view command);
+
+// The same walk as for_each_written_key, over keys already looked up.
+template <class Fn>
+void for_each_key_at(const std::vector<std::string_view>& argv, key_positions where, Fn&& fn);
+
 template <class Fn>
 void for_each_written_key(const std::vector<std::string_view>& argv, Fn&& fn) {
     if (argv.size() < 2) return;
-    switch (written_key_positions(argv[0])) {
+    for_each_key_at(argv, written_key_positions(argv[0]), std::forward<Fn>(fn));
+}
+
+template <class Fn>
+void for_each_key_at(const std::vector<std::string_view>& argv, key_positions where, Fn&& fn) {
+    if (argv.size() < 2) return;
+    switch (where) {
         case key_positions::none: return;
         case key_positions::first: fn(argv[1]); return;
         case key_positions::all:
