@@ -6,7 +6,8 @@
 #
 # Usage: bench/routed.sh [BINARY]        (Markdown table on stdout, progress on stderr)
 # Env:   ROUNDS=N (default 5)  N=requests per run at -P 1 (default 300000; -P 16 runs 4 N)
-#        KEYS=distinct keys (10000)
+#        KEYS=distinct keys (10000)  DEPTHS="1 16"  COMMANDS="GET SET"  L1S="off on" (a subset, for
+#        more rounds of one cell)
 #
 # One redis-server; 2 x KEYS keys (product:<12 digits> and plain:<12 digits>, 100-byte values, no
 # TTL) are written to it directly first, so every routed GET is a hit. Per round and per L1 mode
@@ -21,6 +22,9 @@ bin=${1:-$root/build/release/herdguard}
 ROUNDS=${ROUNDS:-5}
 N=${N:-300000}
 KEYS=${KEYS:-10000}
+DEPTHS=${DEPTHS:-"1 16"}
+COMMANDS=${COMMANDS:-"GET SET"}
+L1S=${L1S:-"off on"}
 DEMO=${DEMO:-$root/build/release/herdguard-demo-upstream}
 log() { printf '[routed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -88,15 +92,15 @@ one_run() {  # port pid l1 p cmd(GET|SET) kind(product|plain)
 
 flip=0
 for round in $(seq 1 "$ROUNDS"); do
-    for l1 in off on; do
+    for l1 in $L1S; do
         write_config "$work/hg-$l1.yaml" "$l1"
         wait_quiet 20
         bench_start_herdguard port --config "$work/hg-$l1.yaml" --redis "127.0.0.1:$redis_port" --threads 1
         pid=$hg_pid
         log "round $round, l1 $l1 (herdguard pid $pid, port $port)"
         hits0=$(route_counter "$port" hits)
-        for p in 1 16; do
-            for cmd in GET SET; do
+        for p in $DEPTHS; do
+            for cmd in $COMMANDS; do
                 if [ $flip = 0 ]; then order="product plain"; else order="plain product"; fi
                 flip=$((1 - flip))
                 for kind in $order; do one_run "$port" "$pid" "$l1" "$p" "$cmd" "$kind"; done
@@ -104,8 +108,12 @@ for round in $(seq 1 "$ROUNDS"); do
         done
         hits1=$(route_counter "$port" hits)
         requests=$(route_counter "$port" requests)
-        [ "$((hits1 - hits0))" -eq $((5 * N)) ] ||
-            die "round $round l1 $l1: $((hits1 - hits0)) routed hits, expected $((5 * N)) (requests $requests)"
+        expected=0
+        case " $COMMANDS " in *" GET "*)
+            for p in $DEPTHS; do if [ "$p" = 1 ]; then expected=$((expected + N)); else expected=$((expected + 4 * N)); fi; done ;;
+        esac
+        [ "$((hits1 - hits0))" -eq "$expected" ] ||
+            die "round $round l1 $l1: $((hits1 - hits0)) routed hits, expected $expected (requests $requests)"
         if [ "$l1" = on ]; then
             samples["$l1|l1_hits"]+="$(route_counter "$port" l1_hits) "
         fi
@@ -116,9 +124,9 @@ done
 med() { tr ' ' '\n' <<<"${samples["$1"]}" | grep . | median "${2:-0}"; }
 echo "| L1 | -P | command | routed rps | plain rps | routed / plain | herdguard cpu-s per 1M: routed / plain | redis cpu-s per 1M: routed / plain |"
 echo "|:--|--:|:--|--:|--:|--:|--:|--:|"
-for l1 in off on; do
-    for p in 1 16; do
-        for cmd in GET SET; do
+for l1 in $L1S; do
+    for p in $DEPTHS; do
+        for cmd in $COMMANDS; do
             r=$(med "$l1|$p|$cmd|product") pl=$(med "$l1|$p|$cmd|plain")
             rc=$(med "$l1|$p|$cmd|product|cpu" 2) pc=$(med "$l1|$p|$cmd|plain|cpu" 2)
             rr=$(med "$l1|$p|$cmd|product|rcpu" 2) pr=$(med "$l1|$p|$cmd|plain|rcpu" 2)
@@ -129,9 +137,9 @@ for l1 in off on; do
 done
 echo
 echo "Per round (rps, routed / plain):"
-for l1 in off on; do
-    for p in 1 16; do
-        for cmd in GET SET; do
+for l1 in $L1S; do
+    for p in $DEPTHS; do
+        for cmd in $COMMANDS; do
             echo "- L1 $l1, -P $p, $cmd: routed ${samples["$l1|$p|$cmd|product"]}/ plain ${samples["$l1|$p|$cmd|plain"]}"
         done
     done
