@@ -73,8 +73,7 @@ using clock = herd_clock;
 inline void bump(sharded_counter& c) { c.fetch_add(1); }
 
 // Never a negative duration, whatever a test does with the herd clock.
-inline void observe(latency_histogram& h, clock::time_point since) {
-    const auto now = clock::now();
+inline void observe(latency_histogram& h, clock::time_point since, clock::time_point now = clock::now()) {
     h.observe(now > since ? std::chrono::duration_cast<std::chrono::microseconds>(now - since)
                           : std::chrono::microseconds(0));
 }
@@ -89,9 +88,7 @@ inline clock::time_point batch_now() { return clock::is_real() ? event_clock::no
 
 // A hit's latency, stamped with batch_now(): from its request's batch to its reply's.
 inline void observe_hit(route_runtime& r, clock::time_point since) {
-    const auto now = batch_now();
-    r.latency.request[static_cast<std::size_t>(get_outcome::fresh)].observe(
-        now > since ? std::chrono::duration_cast<std::chrono::microseconds>(now - since) : std::chrono::microseconds(0));
+    observe(r.latency.request[static_cast<std::size_t>(get_outcome::fresh)], since, batch_now());
 }
 
 // How long a value stays in Redis after its fresh time: long enough to be served stale while

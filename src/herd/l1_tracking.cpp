@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "herdguard/resp/reply_value.h"
-#include "herdguard/resp/request_parser.h"
+#include "herdguard/resp/reply_view.h"
 #include "herdguard/util/random.h"
 
 namespace herdguard {
@@ -232,23 +232,27 @@ void l1_tracking::lost(std::uint64_t gen, std::string_view reason) {
 // `>2 invalidate [keys]`, or `>2 invalidate <null>` after FLUSHALL / FLUSHDB.
 namespace {
 
-// One "<type><number>\r\n" header at `at`; advances past it.
+// One "<type><number>\r\n" header at `at` (an aggregate's count, a bulk's length); advances past it.
 bool read_header(std::string_view raw, std::size_t& at, char type, std::int64_t& n) {
     if (at >= raw.size() || raw[at] != type) return false;
-    const std::size_t eol = raw.find("\r\n", at);
-    if (eol == std::string_view::npos || !resp::parse_int64(raw.substr(at + 1, eol - at - 1), n)) return false;
-    at = eol + 2;
+    const std::string_view line = resp::reply_view(raw.substr(at)).line();
+    const std::size_t next = at + 1 + line.size() + 2;
+    if (next > raw.size() || raw.compare(next - 2, 2, "\r\n") != 0 || !resp::parse_int64(line, n)) return false;
+    at = next;
     return true;
 }
 
-// One bulk string at `at`; advances past it.
+// One bulk string at `at`; advances past it. reply_view reads it; the end is checked here, as
+// the view sees only where the reply starts.
 bool read_bulk(std::string_view raw, std::size_t& at, std::string_view& out) {
-    std::int64_t len = 0;
-    if (!read_header(raw, at, '$', len) || len < 0) return false;
-    const auto n = static_cast<std::size_t>(len);
-    if (raw.size() - at < n + 2 || raw.compare(at + n, 2, "\r\n") != 0) return false;
-    out = raw.substr(at, n);
-    at += n + 2;
+    const resp::reply_view v(raw.substr(at));
+    if (v.type() != resp::reply_type::bulk) return false;
+    const auto body = v.bulk();
+    if (!body) return false;
+    const std::size_t end = static_cast<std::size_t>(body->data() - raw.data()) + body->size();
+    if (raw.size() - end < 2 || raw.compare(end, 2, "\r\n") != 0) return false;
+    out = *body;
+    at = end + 2;
     return true;
 }
 

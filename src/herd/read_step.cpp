@@ -288,7 +288,9 @@ void herd_engine::revoke(route_runtime& route, std::string_view key, herd_contex
     }
     at[3] = names.size();
     const std::string_view all(names);
-    conn.request(key, {"DEL", all.substr(at[0], at[1] - at[0]), all.substr(at[1], at[2] - at[1]), all.substr(at[2])},
+    conn.request(key,
+                 {"DEL", all.substr(at[0], at[1] - at[0]), all.substr(at[1], at[2] - at[1]),
+                  all.substr(at[2], at[3] - at[2])},
                  &discard_reply());
 }
 
