@@ -138,15 +138,21 @@ TEST_CASE("stale-set race: a client write during a load wins over the load's wri
     auto b = stack.proxy_client();
     auto direct = stack.direct_client();
     const auto port = stack.proxy().port();
+    // A's GET of product:<id> starts a load; once the upstream has the request, `by` sends
+    // `write`, which must answer `write_reply`. Returns A's reply.
+    auto write_during_load = [&](const std::string& id, client& by, const std::vector<std::string>& write,
+                                 const std::string& write_reply) {
+        a.append({"GET", "product:" + id});
+        REQUIRE(a.flush());
+        REQUIRE(eventually([&] { return stack.upstream.count("/products/" + id) == 1; }, 2s));
+        CHECK(by.cmd(write) == write_reply);
+        return a.get_reply();
+    };
 
     // SET through herdguard while the load runs: no revoke is sent for a write that gives the key
     // a value; the write-back sees the new value and gives way (-1, write_back_skipped), and
     // releases the lease. The client's value stays, without a TTL.
-    a.append({"GET", "product:r"});
-    REQUIRE(a.flush());
-    REQUIRE(eventually([&] { return stack.upstream.count("/products/r") == 1; }, 2s));
-    CHECK(b.cmd({"SET", "product:r", "mine"}) == "+OK");
-    auto got = a.get_reply();
+    auto got = write_during_load("r", b, {"SET", "product:r", "mine"}, "+OK");
     INFO("A's reply: " << got);
     CHECK((got == value_of("/products/r") || got == "$mine"));
     CHECK(direct.cmd({"GET", "product:r"}) == "$mine");
@@ -157,11 +163,7 @@ TEST_CASE("stale-set race: a client write during a load wins over the load's wri
 
     // The same for a write straight to Redis, which herdguard never sees (another app, a script,
     // a migration): the load's write-back still gives way.
-    a.append({"GET", "product:d"});
-    REQUIRE(a.flush());
-    REQUIRE(eventually([&] { return stack.upstream.count("/products/d") == 1; }, 2s));
-    CHECK(direct.cmd({"SET", "product:d", "theirs", "EX", "100"}) == "+OK");
-    got = a.get_reply();
+    got = write_during_load("d", direct, {"SET", "product:d", "theirs", "EX", "100"}, "+OK");
     CHECK((got == value_of("/products/d") || got == "$theirs"));
     CHECK(direct.cmd({"GET", "product:d"}) == "$theirs");
     CHECK(route_counter(port, "write_back_skipped") == 2);
@@ -169,11 +171,7 @@ TEST_CASE("stale-set race: a client write during a load wins over the load's wri
     // A 404 during which a client wrote the key: the value stays (a 404's write-back would delete
     // it), and no 404 is remembered over it.
     stack.upstream.control("status=404");
-    a.append({"GET", "product:n"});
-    REQUIRE(a.flush());
-    REQUIRE(eventually([&] { return stack.upstream.count("/products/n") == 1; }, 2s));
-    CHECK(b.cmd({"SET", "product:n", "made"}) == "+OK");
-    got = a.get_reply();
+    got = write_during_load("n", b, {"SET", "product:n", "made"}, "+OK");
     CHECK((got == "(nil)" || got == "$made"));
     CHECK(direct.cmd({"GET", "product:n"}) == "$made");
     CHECK(direct.cmd({"EXISTS", "herdguard:neg:product:n"}) == ":0");
@@ -182,11 +180,7 @@ TEST_CASE("stale-set race: a client write during a load wins over the load's wri
 
     // DEL while the load runs leaves no value to compare: it revokes the lease, and nothing is
     // written.
-    a.append({"GET", "product:r2"});
-    REQUIRE(a.flush());
-    REQUIRE(eventually([&] { return stack.upstream.count("/products/r2") == 1; }, 2s));
-    CHECK(b.cmd({"DEL", "product:r2"}) == ":0");
-    got = a.get_reply();
+    got = write_during_load("r2", b, {"DEL", "product:r2"}, ":0");
     CHECK((got == value_of("/products/r2") || got == "(nil)"));
     CHECK(direct.cmd({"EXISTS", "product:r2"}) == ":0");
     CHECK(route_counter(port, "lock_lost_at_write") == 1);

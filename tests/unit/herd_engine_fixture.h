@@ -119,6 +119,16 @@ struct engine_fixture {
         CHECK(redis.answer(":-2\r\n").argv[0] == "PTTL");
         CHECK(redis.answer("$-1\r\n").argv[0] == "GET");
     }
+    // A miss of `key` carried to its write-back: the read answered as a miss, ACQUIRE answered
+    // `acquire` (the lease won), the load done; returns once the write-back script is sent.
+    void load_to_write_back(const std::string& key, recorded& slot,
+                            std::string_view acquire = "*2\r\n$3\r\nwon\r\n$4\r\nnone\r\n") {
+        get(key, slot);
+        answer_read_miss();
+        REQUIRE(run_until([&] { return redis.count("EVAL") == 1; }));
+        redis.answer(acquire);
+        REQUIRE(run_until([&] { return redis.count("EVAL") == 1; }));  // loaded, writing back
+    }
     std::uint64_t counter(sharded_counter route_counters::*c) { return (route().counters.*c).load(); }
 };
 

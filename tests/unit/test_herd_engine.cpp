@@ -99,11 +99,7 @@ TEST_CASE("herd engine: a waiter gets its error at wait_timeout while the flight
 TEST_CASE("herd engine: a write revokes the lease; the late load's write-back is refused", "[herd_engine]") {
     engine_fixture f;
     recorded slot;
-    f.get("k:1", slot);
-    f.answer_read_miss();
-    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
-    f.redis.answer("*1\r\n$3\r\nwon\r\n");
-    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));  // loaded, writing back
+    f.load_to_write_back("k:1", slot, "*1\r\n$3\r\nwon\r\n");
     // A client writes the key through herdguard meanwhile: the lease and markers go first.
     f.engine.revoke(*f.engine.find_route("k:1"), "k:1", f.hc, f.redis);
     REQUIRE(f.redis.sent.size() == 2);
@@ -120,11 +116,7 @@ TEST_CASE("herd engine: a write revokes the lease; the late load's write-back is
 TEST_CASE("herd engine: a write-back refused because a client wrote the key is counted apart", "[herd_engine]") {
     engine_fixture f;
     recorded slot;
-    f.get("k:1", slot);
-    f.answer_read_miss();
-    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
-    f.redis.answer("*2\r\n$3\r\nwon\r\n$4\r\nnone\r\n");
-    REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+    f.load_to_write_back("k:1", slot);
     f.redis.answer(":-1\r\n");  // the script found a value a client wrote during the load
     REQUIRE(f.run_until([&] { return !slot.replies.empty(); }));
     CHECK(f.counter(&route_counters::write_back_skipped) == 1);
@@ -142,11 +134,7 @@ TEST_CASE("herd engine: a failed load is remembered for error_ttl, or 250 ms mar
             engine_fixture f(r);
             f.http.next = {load_result::kind::failed, {}, "upstream said 500"};
             recorded slot;
-            f.get("k:1", slot);
-            f.answer_read_miss();
-            REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
-            f.redis.answer("*1\r\n$3\r\nwon\r\n");
-            REQUIRE(f.run_until([&] { return f.redis.count("EVAL") == 1; }));
+            f.load_to_write_back("k:1", slot, "*1\r\n$3\r\nwon\r\n");
             auto release = f.redis.answer(":1\r\n");
             // KEYS lock, failure; ARGV token, reason, px.
             REQUIRE(release.argv.size() == 8);
